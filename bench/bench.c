@@ -1,0 +1,90 @@
+/*
+ * Entry point and CSV output of iommufd-sim-bench.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench/bench.h"
+
+static const struct {
+	const char *name;
+	const char *what;
+	int (*run)(const struct bench_opts *o);
+} benches[] = {
+	{ "objtable", "object alloc+destroy and lookup vs uthash",
+	  bench_objtable },
+};
+
+#define NBENCH (sizeof(benches) / sizeof(benches[0]))
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void bench_header(void)
+{
+	printf("bench,what,n,ns_per_op,baseline,baseline_ns_per_op,ratio\n");
+}
+
+void bench_row(const char *bench, const char *what, unsigned long n,
+	       double ns_per_op, const char *baseline, double base_ns_per_op)
+{
+	printf("%s,%s,%lu,%.2f,%s,%.2f,%.3f\n", bench, what, n, ns_per_op,
+	       baseline, base_ns_per_op,
+	       base_ns_per_op > 0 ? ns_per_op / base_ns_per_op : 0.0);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: iommufd-sim-bench BENCH [--n N] [--reps R]\n\n");
+	for (size_t i = 0; i < NBENCH; i++)
+		fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].what);
+	fprintf(out, "  all        every benchmark\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o = { .n = 100000, .reps = 3 };
+	const char *which;
+	int rc = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	which = argv[1];
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--n") && i + 1 < argc)
+			o.n = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			o.reps = (unsigned)strtoul(argv[++i], NULL, 0);
+		else {
+			fprintf(stderr, "iommufd-sim-bench: bad option %s\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (!o.n || !o.reps) {
+		fprintf(stderr, "iommufd-sim-bench: --n and --reps must be > 0\n");
+		return 2;
+	}
+	bench_header();
+	for (size_t i = 0; i < NBENCH; i++)
+		if (!strcmp(which, "all") || !strcmp(which, benches[i].name)) {
+			rc |= benches[i].run(&o);
+			which = !strcmp(which, "all") ? which : "";
+		}
+	if (*which && strcmp(which, "all")) {
+		fprintf(stderr, "iommufd-sim-bench: unknown benchmark %s\n", which);
+		return 2;
+	}
+	return rc ? 1 : 0;
+}

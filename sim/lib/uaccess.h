@@ -1,0 +1,28 @@
+/*
+ * Copies to and from the caller's memory that fail with -EFAULT instead of
+ * crashing, like the kernel's copy_{from,to}_user.  The ioctl structs and
+ * the arrays they point at are the program's real memory, so a bad pointer
+ * has to be reported, not dereferenced.
+ */
+#ifndef ISIM_LIB_UACCESS_H
+#define ISIM_LIB_UACCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int isim_copy_from_user(void *dst, const void *usrc, size_t len);
+int isim_copy_to_user(void *udst, const void *src, size_t len);
+/*
+ * copy_struct_from_user(): @usize bytes of the caller's struct into a
+ * kernel struct of @ksize bytes.  Short structs are zero-extended; a longer
+ * struct must have only zero bytes past @ksize (else -E2BIG).
+ */
+int isim_copy_struct_from_user(void *dst, size_t ksize, const void *usrc,
+			       size_t usize);
+
+static inline void *u64_to_user_ptr(uint64_t v)
+{
+	return (void *)(uintptr_t)v;
+}
+
+#endif

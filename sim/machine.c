@@ -1,0 +1,83 @@
+/*
+ * Machine creation and teardown: fills in configuration defaults and owns
+ * the pieces every layer shares (trace, memory, IOMMU instances).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sim/lib/fault.h"
+#include "sim/machine.h"
+
+#define DEFAULT_MEM_SIZE (4ull << 30)
+#define DEFAULT_PAGE_SIZE 4096u
+#define DEFAULT_DESTROY_TIMEOUT_MS 60000u
+
+static int config_fill(struct isim_machine_config *cfg)
+{
+	if (!cfg->mem_size)
+		cfg->mem_size = DEFAULT_MEM_SIZE;
+	if (!cfg->page_size)
+		cfg->page_size = DEFAULT_PAGE_SIZE;
+	if (!cfg->destroy_timeout_ms)
+		cfg->destroy_timeout_ms = DEFAULT_DESTROY_TIMEOUT_MS;
+	if (cfg->page_size != 4096 && cfg->page_size != 16384 &&
+	    cfg->page_size != 65536)
+		return -EINVAL;
+	if (cfg->frag < 0.0 || cfg->frag > 1.0)
+		return -EINVAL;
+	if (cfg->mem_size % cfg->page_size)
+		return -EINVAL;
+	return 0;
+}
+
+int isim_machine_new(const struct isim_machine_config *cfg,
+		     struct isim_machine **out)
+{
+	struct isim_machine *m;
+	int rc;
+
+	m = isim_kzalloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (cfg)
+		m->cfg = *cfg;
+	rc = config_fill(&m->cfg);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	atomic_init(&m->warnings, 0);
+	isim_tracer_init(&m->trace);
+	pthread_mutex_init(&m->lock, NULL);
+	*out = m;
+	return 0;
+}
+
+void isim_machine_free(struct isim_machine *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->lock);
+	isim_tracer_fini(&m->trace);
+	free(m);
+}
+
+void isim_warn(struct isim_machine *m, const char *what, const char *file,
+	       int line)
+{
+	atomic_fetch_add(&m->warnings, 1);
+	isim_trace(&m->trace, "warn", "cond=\"%s\" at=%s:%d", what, file, line);
+}
+
+uint32_t isim_machine_page_size(const struct isim_machine *m)
+{
+	return m->cfg.page_size;
+}
+
+void isim_trace_set_sink(struct isim_machine *m, isim_trace_sink_fn sink,
+			 void *arg)
+{
+	isim_tracer_set_sink(&m->trace, sink, arg);
+}
