@@ -9,6 +9,9 @@
 
 #include "sim/lib/fault.h"
 #include "sim/machine.h"
+#include "sim/iommufd/iommufd_private.h"
+#include "sim/mm/phys.h"
+#include "sim/mm/vm.h"
 
 #define DEFAULT_MEM_SIZE (4ull << 30)
 #define DEFAULT_PAGE_SIZE 4096u
@@ -49,17 +52,44 @@ int isim_machine_new(const struct isim_machine_config *cfg,
 		return rc;
 	}
 	atomic_init(&m->warnings, 0);
+	pthread_mutex_init(&m->acct.lock, NULL);
+	m->acct.limit_pages = m->cfg.memlock_limit / m->cfg.page_size;
 	isim_tracer_init(&m->trace);
+	rc = isim_phys_create(&m->cfg, &m->trace, &m->phys);
+	if (rc)
+		goto err_trace;
+	rc = isim_vm_create(m->phys, &m->trace, &m->vm);
+	if (rc)
+		goto err_phys;
 	pthread_mutex_init(&m->lock, NULL);
+	/* Every machine has a mock IOMMU, as the kernel selftest expects. */
+	rc = isim_iommu_add(m, "mock", NULL, &m->default_iommu);
+	if (rc)
+		goto err_vm;
 	*out = m;
 	return 0;
+
+err_vm:
+	pthread_mutex_destroy(&m->lock);
+	isim_vm_destroy(m->vm);
+err_phys:
+	isim_phys_destroy(m->phys);
+err_trace:
+	isim_tracer_fini(&m->trace);
+	pthread_mutex_destroy(&m->acct.lock);
+	free(m);
+	return rc;
 }
 
 void isim_machine_free(struct isim_machine *m)
 {
 	if (!m)
 		return;
+	isim_machine_release_devices(m);
+	pthread_mutex_destroy(&m->acct.lock);
 	pthread_mutex_destroy(&m->lock);
+	isim_vm_destroy(m->vm);
+	isim_phys_destroy(m->phys);
 	isim_tracer_fini(&m->trace);
 	free(m);
 }

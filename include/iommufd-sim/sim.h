@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>	/* ssize_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,6 +30,29 @@ struct isim_machine_config {
 	bool threaded;		/* hardware models run on their own threads */
 	/* How long a waiting destroy sleeps for stragglers; 0: 60000 ms. */
 	unsigned destroy_timeout_ms;
+	/*
+	 * The simulated process's credentials and limits.  Without
+	 * CAP_IPC_LOCK pinned pages are charged against memlock_limit
+	 * (bytes, 0: unlimited); CAP_SYS_RESOURCE allows IOMMU_OPTION
+	 * RLIMIT_MODE.
+	 */
+	bool cap_ipc_lock;
+	bool no_cap_sys_resource;
+	uint64_t memlock_limit;
+	/* Transparent huge pages not configured: auto IOVA alignment caps
+	 * at PAGE_SIZE instead of the PMD size. */
+	bool no_thp;
+	/*
+	 * Algorithm switches for prototyping.  hw_queue_pin_v8: the HW queue
+	 * pin as first posted (v8 of the series, rounding bug included)
+	 * instead of the merged code.  contig_algo: how pinned pages are
+	 * checked for physical contiguity (0 the kernel's per-page loop,
+	 * 1 block-wise branch-free, 2 run-length).  mock_index_quirk: the
+	 * selftest mock never records a HW queue's index, as upstream.
+	 */
+	bool hw_queue_pin_v8;
+	unsigned contig_algo;
+	bool mock_index_quirk;
 };
 
 /* A NULL config means the defaults above. */
@@ -36,6 +60,21 @@ int isim_machine_new(const struct isim_machine_config *cfg,
 		     struct isim_machine **out);
 void isim_machine_free(struct isim_machine *m);
 uint32_t isim_machine_page_size(const struct isim_machine *m);
+
+/*
+ * Simulated IOMMU instances and the devices behind them.  @driver is
+ * "mock" (the kernel selftest's mock IOMMU), "mock-iova" (a mock whose
+ * vIOMMU offers only IOVA-addressed HW queues), "tegra241-cmdqv" or
+ * "amd-viommu"; @opts is "key=value,key=value" or NULL.  Every machine
+ * starts with one "mock" instance, which a NULL @iommu names.
+ */
+struct isim_iommu;
+struct isim_device;
+int isim_iommu_add(struct isim_machine *m, const char *driver,
+		   const char *opts, struct isim_iommu **out);
+int isim_device_add(struct isim_machine *m, struct isim_iommu *iommu,
+		    const char *name, struct isim_device **out);
+struct isim_device *isim_device_find(struct isim_machine *m, const char *name);
 
 /* One iommufd context, like open("/dev/iommu"). */
 int isim_open(struct isim_machine *m, struct isim_fd **out);
@@ -47,6 +86,15 @@ int isim_ioctl(struct isim_fd *fd, unsigned long request, void *arg);
 int isim_ioctl_sizes(unsigned long request, unsigned *size,
 		     unsigned *min_size);
 
+/* VFIO-cdev style device ownership and attachment (to an IOAS, which
+ * gets an automatic paging HWPT, or to a HWPT): *pt_id returns the HWPT. */
+int isim_device_bind(struct isim_fd *fd, struct isim_device *dev,
+		     uint32_t *out_dev_id);
+int isim_device_unbind(struct isim_fd *fd, uint32_t dev_id);
+int isim_device_attach(struct isim_fd *fd, uint32_t dev_id, uint32_t *pt_id);
+int isim_device_replace(struct isim_fd *fd, uint32_t dev_id, uint32_t *pt_id);
+int isim_device_detach(struct isim_fd *fd, uint32_t dev_id);
+
 /* One row of a context's object table, for tools that show it. */
 struct isim_object_info {
 	uint32_t id;
@@ -57,6 +105,30 @@ struct isim_object_info {
 typedef void (*isim_object_fn)(void *arg, const struct isim_object_info *o);
 /* Visit every ID in use, ascending; reserved IDs have type NULL. */
 void isim_for_each_object(struct isim_fd *fd, isim_object_fn fn, void *arg);
+
+/*
+ * The fds an iommufd hands out for its event queues (IOMMU_VEVENTQ_ALLOC's
+ * out_veventq_fd) are real eventfds, so poll() on them works: POLLIN
+ * exactly while the queue has something to read.  Read, write and close
+ * them only through these calls (0 or bytes, or -errno; -EBADF for an fd
+ * this context did not hand out).  isim_read never blocks: 0 means
+ * nothing to read, or the next record does not fit in @count.
+ */
+ssize_t isim_read(struct isim_fd *fd, int efd, void *buf, size_t count);
+ssize_t isim_write(struct isim_fd *fd, int efd, const void *buf,
+		   size_t count);
+int isim_fd_close(struct isim_fd *fd, int efd);
+
+/*
+ * mmap(2) of the iommufd: @offset and @len name exactly one region a
+ * vIOMMU registered (as reported by its driver, e.g. out_mmap_offset);
+ * @prot and @flags are mmap(2)'s (MAP_SHARED required, no PROT_EXEC).
+ * *out is the region's memory itself.  A live mapping keeps the vIOMMU
+ * (DESTROY is EBUSY) until isim_munmap() with the same address and length.
+ */
+int isim_mmap(struct isim_fd *fd, uint64_t offset, size_t len, int prot,
+	      int flags, void **out);
+int isim_munmap(struct isim_fd *fd, void *addr, size_t len);
 
 /* Invariant check of everything the machine holds; 0 when all hold. */
 int isim_check(struct isim_machine *m, char *report, size_t len);

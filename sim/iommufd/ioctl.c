@@ -15,6 +15,7 @@
 #include <linux/iommufd.h>
 #include <iommufd_test.h>
 
+#include "sim/iommufd/eventq.h"
 #include "sim/iommufd/iommufd_private.h"
 #include "sim/lib/uaccess.h"
 
@@ -72,33 +73,33 @@ static const struct iommufd_ioctl_op iommufd_ioctl_ops[] = {
 	IOCTL_OP(IOMMU_DESTROY, iommufd_destroy, iommu_destroy, id),
 	IOCTL_OP(IOMMU_IOAS_ALLOC, iommufd_ioas_alloc_ioctl, iommu_ioas_alloc,
 		 out_ioas_id),
-	IOCTL_OP(IOMMU_IOAS_ALLOW_IOVAS, NULL, iommu_ioas_allow_iovas,
+	IOCTL_OP(IOMMU_IOAS_ALLOW_IOVAS, iommufd_ioas_allow_iovas, iommu_ioas_allow_iovas,
 		 allowed_iovas),
-	IOCTL_OP(IOMMU_IOAS_COPY, NULL, iommu_ioas_copy, src_iova),
-	IOCTL_OP(IOMMU_IOAS_IOVA_RANGES, NULL, iommu_ioas_iova_ranges,
+	IOCTL_OP(IOMMU_IOAS_COPY, iommufd_ioas_copy, iommu_ioas_copy, src_iova),
+	IOCTL_OP(IOMMU_IOAS_IOVA_RANGES, iommufd_ioas_iova_ranges, iommu_ioas_iova_ranges,
 		 out_iova_alignment),
-	IOCTL_OP(IOMMU_IOAS_MAP, NULL, iommu_ioas_map, iova),
-	IOCTL_OP(IOMMU_IOAS_UNMAP, NULL, iommu_ioas_unmap, length),
-	IOCTL_OP(IOMMU_OPTION, NULL, iommu_option, val64),
+	IOCTL_OP(IOMMU_IOAS_MAP, iommufd_ioas_map, iommu_ioas_map, iova),
+	IOCTL_OP(IOMMU_IOAS_UNMAP, iommufd_ioas_unmap, iommu_ioas_unmap, length),
+	IOCTL_OP(IOMMU_OPTION, iommufd_option, iommu_option, val64),
 	IOCTL_OP(IOMMU_VFIO_IOAS, NULL, iommu_vfio_ioas, __reserved),
-	IOCTL_OP(IOMMU_HWPT_ALLOC, NULL, iommu_hwpt_alloc, __reserved),
-	IOCTL_OP(IOMMU_GET_HW_INFO, NULL, iommu_hw_info, __reserved),
+	IOCTL_OP(IOMMU_HWPT_ALLOC, iommufd_hwpt_alloc, iommu_hwpt_alloc, __reserved),
+	IOCTL_OP(IOMMU_GET_HW_INFO, iommufd_get_hw_info, iommu_hw_info, __reserved),
 	IOCTL_OP(IOMMU_HWPT_SET_DIRTY_TRACKING, NULL,
 		 iommu_hwpt_set_dirty_tracking, __reserved),
 	IOCTL_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, NULL, iommu_hwpt_get_dirty_bitmap,
 		 data),
-	IOCTL_OP(IOMMU_HWPT_INVALIDATE, NULL, iommu_hwpt_invalidate,
+	IOCTL_OP(IOMMU_HWPT_INVALIDATE, iommufd_hwpt_invalidate, iommu_hwpt_invalidate,
 		 __reserved),
 	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, NULL, iommu_fault_alloc,
 		 out_fault_fd),
-	IOCTL_OP(IOMMU_IOAS_MAP_FILE, NULL, iommu_ioas_map_file, iova),
-	IOCTL_OP(IOMMU_VIOMMU_ALLOC, NULL, iommu_viommu_alloc, out_viommu_id),
-	IOCTL_OP(IOMMU_VDEVICE_ALLOC, NULL, iommu_vdevice_alloc, virt_id),
-	IOCTL_OP(IOMMU_IOAS_CHANGE_PROCESS, NULL, iommu_ioas_change_process,
+	IOCTL_OP(IOMMU_IOAS_MAP_FILE, iommufd_ioas_map_file, iommu_ioas_map_file, iova),
+	IOCTL_OP(IOMMU_VIOMMU_ALLOC, iommufd_viommu_alloc_ioctl, iommu_viommu_alloc, out_viommu_id),
+	IOCTL_OP(IOMMU_VDEVICE_ALLOC, iommufd_vdevice_alloc_ioctl, iommu_vdevice_alloc, virt_id),
+	IOCTL_OP(IOMMU_IOAS_CHANGE_PROCESS, iommufd_ioas_change_process, iommu_ioas_change_process,
 		 __reserved),
-	IOCTL_OP(IOMMU_VEVENTQ_ALLOC, NULL, iommu_veventq_alloc,
+	IOCTL_OP(IOMMU_VEVENTQ_ALLOC, iommufd_veventq_alloc, iommu_veventq_alloc,
 		 out_veventq_fd),
-	IOCTL_OP(IOMMU_HW_QUEUE_ALLOC, NULL, iommu_hw_queue_alloc, length),
+	IOCTL_OP(IOMMU_HW_QUEUE_ALLOC, iommufd_hw_queue_alloc_ioctl, iommu_hw_queue_alloc, length),
 	IOCTL_OP(IOMMU_TEST_CMD, NULL, iommu_test_cmd, last),
 };
 

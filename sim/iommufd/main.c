@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 
 #include <linux/iommufd.h>
 
+#include "sim/iommufd/eventq.h"
 #include "sim/iommufd/iommufd_private.h"
 #include "sim/lib/fault.h"
 
@@ -21,12 +23,67 @@ const struct iommufd_object_ops iommufd_object_ops[IOMMUFD_OBJ_MAX] = {
 	[IOMMUFD_OBJ_IOAS] = {
 		.name = "ioas",
 		.destroy = iommufd_ioas_destroy,
+		.check = iommufd_ioas_check,
+	},
+	[IOMMUFD_OBJ_ACCESS] = {
+		.name = "access",
+		.destroy = iommufd_access_destroy_object,
+		.for_each_ref = iommufd_access_for_each_ref,
+	},
+	[IOMMUFD_OBJ_DEVICE] = {
+		.name = "device",
+		.pre_destroy = iommufd_device_pre_destroy,
+		.destroy = iommufd_device_destroy,
+		.for_each_ref = iommufd_device_for_each_ref,
+	},
+	[IOMMUFD_OBJ_HWPT_PAGING] = {
+		.name = "hwpt_paging",
+		.destroy = iommufd_hwpt_paging_destroy,
+		.abort = iommufd_hwpt_paging_abort,
+		.for_each_ref = iommufd_hwpt_paging_for_each_ref,
+	},
+	[IOMMUFD_OBJ_HWPT_NESTED] = {
+		.name = "hwpt_nested",
+		.destroy = iommufd_hwpt_nested_destroy,
+		.abort = iommufd_hwpt_nested_destroy,
+		.for_each_ref = iommufd_hwpt_nested_for_each_ref,
+	},
+	[IOMMUFD_OBJ_VIOMMU] = {
+		.name = "viommu",
+		.destroy = iommufd_viommu_destroy,
+		.for_each_ref = iommufd_viommu_for_each_ref,
+	},
+	[IOMMUFD_OBJ_VDEVICE] = {
+		.name = "vdevice",
+		.destroy = iommufd_vdevice_destroy,
+		.abort = iommufd_vdevice_abort,
+		.for_each_ref = iommufd_vdevice_for_each_ref,
+	},
+	[IOMMUFD_OBJ_VEVENTQ] = {
+		.name = "veventq",
+		.destroy = iommufd_veventq_destroy,
+		.abort = iommufd_veventq_abort,
+		.for_each_ref = iommufd_veventq_for_each_ref,
+		.check = iommufd_veventq_check,
+	},
+	[IOMMUFD_OBJ_HW_QUEUE] = {
+		.name = "hw_queue",
+		.destroy = iommufd_hw_queue_destroy,
+		.for_each_ref = iommufd_hw_queue_for_each_ref,
+	},
+	[IOMMUFD_OBJ_SELFTEST] = {
+		.name = "selftest",
 	},
 };
 
 /* The xarray "zero entry": an ID that is taken but invisible to lookups. */
 static char reserved_marker;
 #define XA_ZERO_ENTRY ((void *)&reserved_marker)
+
+bool iommufd_object_published(const struct iommufd_object *obj)
+{
+	return obj != XA_ZERO_ENTRY;
+}
 
 static inline struct isim_tracer *ctx_trace(struct iommufd_ctx *ictx)
 {
@@ -313,6 +370,8 @@ int isim_open(struct isim_machine *m, struct isim_fd **out)
 	pthread_mutex_init(&ictx->obj_lock, NULL);
 	pthread_cond_init(&ictx->destroy_wait, NULL);
 	pthread_rwlock_init(&ictx->ioas_creation_lock, NULL);
+	pthread_mutex_init(&ictx->anon_fds_lock, NULL);
+	pthread_mutex_init(&ictx->mmap_lock, NULL);
 	isim_idr_init(&ictx->objects);
 
 	pthread_mutex_lock(&m->lock);
@@ -365,6 +424,30 @@ static void ctx_destroy_objects(struct iommufd_ctx *ictx)
 	}
 }
 
+/*
+ * What a process exit does before the iommufd itself is released: close
+ * the fds and mappings the context handed out and the VFIO device fds
+ * that own bound devices.
+ */
+static void ctx_release_holders(struct iommufd_ctx *ictx)
+{
+	struct iommufd_object *obj;
+	uint32_t id;
+
+	iommufd_anon_fds_release_all(ictx);
+	iommufd_mmaps_release_all(ictx);
+	for (id = 0;; id++) {
+		pthread_mutex_lock(&ictx->obj_lock);
+		while ((obj = isim_idr_find_next(&ictx->objects, &id)) &&
+		       (obj == XA_ZERO_ENTRY || obj->type != IOMMUFD_OBJ_DEVICE))
+			id++;
+		pthread_mutex_unlock(&ictx->obj_lock);
+		if (!obj)
+			break;
+		iommufd_device_unbind((struct iommufd_device *)obj);
+	}
+}
+
 void isim_close(struct isim_fd *fd)
 {
 	struct iommufd_ctx *ictx, **pp;
@@ -374,6 +457,7 @@ void isim_close(struct isim_fd *fd)
 		return;
 	ictx = &fd->ictx;
 	m = ictx->m;
+	ctx_release_holders(ictx);
 	ctx_destroy_objects(ictx);
 	isim_idr_destroy(&ictx->objects);
 
@@ -385,6 +469,8 @@ void isim_close(struct isim_fd *fd)
 		}
 	pthread_mutex_unlock(&m->lock);
 
+	pthread_mutex_destroy(&ictx->mmap_lock);
+	pthread_mutex_destroy(&ictx->anon_fds_lock);
 	pthread_rwlock_destroy(&ictx->ioas_creation_lock);
 	pthread_cond_destroy(&ictx->destroy_wait);
 	pthread_mutex_destroy(&ictx->obj_lock);
@@ -452,13 +538,19 @@ static void count_ref(struct iommufd_object *target, bool wait, void *arg)
 		rc->wait_cnt++;
 }
 
-#define report(...)                                                        \
-	do {                                                               \
-		if (*used < len)                                           \
-			*used += (size_t)snprintf(buf + *used, len - *used, \
-						  __VA_ARGS__);            \
-		errors++;                                                  \
-	} while (0)
+int iommufd_report(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf && *used < len) {
+		va_start(ap, fmt);
+		*used += (size_t)vsnprintf(buf + *used, len - *used, fmt, ap);
+		va_end(ap);
+	}
+	return 1;
+}
+
+#define report(...) (errors += iommufd_report(buf, len, used, __VA_ARGS__))
 
 /* Call only at quiescence: no ioctl in flight on this context. */
 int iommufd_ctx_check(struct iommufd_ctx *ictx, char *buf, size_t len,
@@ -485,6 +577,9 @@ int iommufd_ctx_check(struct iommufd_ctx *ictx, char *buf, size_t len,
 		if (iommufd_object_ops[obj->type].for_each_ref)
 			iommufd_object_ops[obj->type].for_each_ref(
 				obj, count_ref, &census);
+		if (iommufd_object_ops[obj->type].check)
+			errors += iommufd_object_ops[obj->type].check(
+				obj, buf, len, used);
 	}
 	if (entries != ictx->objects.count)
 		report("ctx %p: table counts %u entries, holds %u\n",

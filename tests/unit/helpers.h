@@ -60,6 +60,50 @@ static inline int obj_destroy(struct isim_fd *fd, uint32_t id)
 	return isim_ioctl(fd, IOMMU_DESTROY, &cmd);
 }
 
+#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+
+static inline int ioas_map(struct isim_fd *fd, uint32_t ioas, void *va,
+			   uint64_t len, uint32_t flags, uint64_t *iova)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.ioas_id = ioas,
+		.user_va = (uintptr_t)va,
+		.length = len,
+		.iova = *iova,
+	};
+	int rc = isim_ioctl(fd, IOMMU_IOAS_MAP, &cmd);
+
+	if (!rc)
+		*iova = cmd.iova;
+	return rc;
+}
+
+static inline int ioas_map_fixed(struct isim_fd *fd, uint32_t ioas, void *va,
+				 uint64_t len, uint64_t iova)
+{
+	return ioas_map(fd, ioas, va, len, RW | IOMMU_IOAS_MAP_FIXED_IOVA,
+			&iova);
+}
+
+/* Unmap; *out (if given) gets the length written back, or ~0 if none. */
+static inline int ioas_unmap(struct isim_fd *fd, uint32_t ioas, uint64_t iova,
+			     uint64_t len, uint64_t *out)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = len,
+	};
+	int rc = isim_ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
+
+	if (out)
+		*out = cmd.length;
+	return rc;
+}
+
 /* Run a suite; the exit status says whether every test passed. */
 static inline int run_suite(Suite *s)
 {

@@ -1,0 +1,347 @@
+/*
+ * The wire formats of AMD-Vi's three rings and the guest side of them.
+ * Every ring entry is 16 bytes, two little-endian quadwords q0 (bits 63:0)
+ * and q1 (bits 127:64).  This header turns command-buffer entries (all
+ * eight opcodes plus the host-only RESET_VMMIO), event-log entries and
+ * PPR-log entries into decoded structs and back, field by field, and
+ * gives a guest driver what it needs to use a vIOMMU's rings: push
+ * commands and ring the tail, wait for a COMPLETION_WAIT semaphore, pop
+ * event and PPR entries and give the slots back.  The guest reaches its
+ * head/tail/status registers through the VF page (vendors/amd/amd_hw.h)
+ * and its rings through their host pointers; it never calls the model.
+ */
+#ifndef ISIM_VENDORS_AMD_CMD_H
+#define ISIM_VENDORS_AMD_CMD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- rings */
+
+#define AMD_ENTRY_SIZE		16u
+#define AMD_LEN_MIN		8	/* 256 entries, 4 KiB */
+#define AMD_LEN_MAX		15	/* 32768 entries, 512 KiB */
+/* A head or tail register holds a byte offset in bits 18:4. */
+#define AMD_PTR_MASK		0x7fff0ull
+/* Bits 51:12 of a ring base. */
+#define AMD_BASE_MASK		0x000ffffffffff000ull
+
+enum amd_ring {
+	AMD_RING_CMD,
+	AMD_RING_EVT,
+	AMD_RING_PPR,
+	AMD_RING_NR,
+};
+
+static inline uint32_t amd_ring_bytes(unsigned int len_code)
+{
+	return AMD_ENTRY_SIZE << len_code;
+}
+
+/*
+ * The VF page: the guest's 0x2000 MMIO page, one per gid.  Offsets are
+ * the native ones minus 0x2000 (spec §5.1, inferred).  Each register is a
+ * naturally aligned 64-bit word that guest and model access atomically.
+ */
+#define AMD_VF_PAGE_SIZE	4096u
+#define AMD_VF_CMD_HEAD		0x00
+#define AMD_VF_CMD_TAIL		0x08
+#define AMD_VF_EVT_HEAD		0x10
+#define AMD_VF_EVT_TAIL		0x18
+#define AMD_VF_STATUS		0x20
+#define AMD_VF_PPR_HEAD		0x30
+#define AMD_VF_PPR_TAIL		0x38
+
+/* Status register (native 0x2020). */
+#define AMD_STS_EVT_OVERFLOW	(1ull << 0)
+#define AMD_STS_EVT_INT		(1ull << 1)
+#define AMD_STS_COMWAIT_INT	(1ull << 2)
+#define AMD_STS_EVT_RUN		(1ull << 3)
+#define AMD_STS_CMD_RUN		(1ull << 4)
+#define AMD_STS_PPR_OVERFLOW	(1ull << 5)
+#define AMD_STS_PPR_INT		(1ull << 6)
+#define AMD_STS_PPR_RUN		(1ull << 7)
+#define AMD_STS_RW1C_MASK	0x00068e67ull
+
+static inline _Atomic uint64_t *amd_vf_reg(void *vf_page, unsigned int off)
+{
+	return (_Atomic uint64_t *)((char *)vf_page + off);
+}
+
+/* Extended Feature Register bits that gate ring behaviour (§1.7). */
+#define AMD_EFR_PREF_SUP	(1ull << 0)
+#define AMD_EFR_PPR_SUP		(1ull << 1)
+#define AMD_EFR_GT_SUP		(1ull << 4)
+#define AMD_EFR_IA_SUP		(1ull << 6)
+#define AMD_EFR_HE_SUP		(1ull << 8)
+#define AMD_EFR_VIOMMU		(1ull << 55)
+
+struct amd_entry {
+	uint64_t q0;
+	uint64_t q1;
+};
+
+/* Byte images are little-endian whatever the host is. */
+void amd_entry_to_bytes(const struct amd_entry *e, void *dst);
+void amd_entry_from_bytes(struct amd_entry *e, const void *src);
+
+static inline unsigned int amd_entry_code(const struct amd_entry *e)
+{
+	return (unsigned int)(e->q0 >> 60);
+}
+
+/* ------------------------------------------------------------- commands */
+
+enum amd_cmd_op {
+	AMD_CMD_COMPLETION_WAIT = 0x1,
+	AMD_CMD_INV_DEVTAB_ENTRY = 0x2,
+	AMD_CMD_INV_IOMMU_PAGES = 0x3,
+	AMD_CMD_INV_IOTLB_PAGES = 0x4,
+	AMD_CMD_INV_INTERRUPT_TABLE = 0x5,
+	AMD_CMD_PREFETCH_IOMMU_PAGES = 0x6,
+	AMD_CMD_COMPLETE_PPR_REQUEST = 0x7,
+	AMD_CMD_INV_IOMMU_ALL = 0x8,
+	AMD_CMD_RESET_VMMIO = 0xa,	/* host command buffer only */
+};
+
+/*
+ * Where INVALIDATE_IOTLB_PAGES keeps its PASID: Linux splits a 16-bit
+ * PASID into bits 23:16 (high byte) and 55:48 (low byte) and leaves 59:56
+ * reserved; VirtualBox's header reads bits 23:16 as PASID[7:0] and 59:48
+ * as PASID[19:8].
+ */
+enum amd_iotlb_pasid_layout {
+	AMD_IOTLB_PASID_LINUX,
+	AMD_IOTLB_PASID_VBOX,
+};
+
+/* How a decoder reads the fields whose layout depends on the setup. */
+struct amd_cmd_format {
+	enum amd_iotlb_pasid_layout iotlb_pasid;
+	bool iotlb_type;	/* InvIotlbTypeSup: bits 69:68 are Type */
+};
+
+/* COMPLETE_PPR_REQUEST status, as the PCIe PRG response means it. */
+enum amd_ppr_rsp {
+	AMD_PPR_RSP_SUCCESS,
+	AMD_PPR_RSP_INVALID,
+	AMD_PPR_RSP_FAILURE,
+	AMD_PPR_RSP_OTHER,	/* a code neither encoding defines */
+};
+
+/* Which numbers the 4-bit status field carries (unverified, §2.3). */
+enum amd_ppr_status_encoding {
+	AMD_PPR_STATUS_LINUX,	/* 0 success, 1 invalid, 2 failure */
+	AMD_PPR_STATUS_PCIE,	/* 0 success, 1 invalid, 0xf failure */
+};
+
+struct amd_cmd {
+	enum amd_cmd_op op;
+	union {
+		struct {
+			bool s, i, f;
+			uint64_t store_addr;	/* 8-byte aligned, < 2^52 */
+			uint64_t store_data;
+		} comp_wait;
+		struct {
+			uint16_t devid;
+		} inv_dte;
+		struct {
+			uint32_t pasid;		/* 20 bits, meaningful with gn */
+			uint16_t domid;
+			bool s, pde, gn;
+			uint64_t addr;		/* 4 KiB aligned; range-encoded with s */
+		} inv_pages;
+		struct {
+			uint16_t devid;
+			uint32_t pasid;		/* 16 bits (Linux) or 20 (VBox) */
+			uint8_t maxpend;
+			uint16_t queueid;
+			bool s, gn;
+			uint8_t type;		/* 2 bits, only with iotlb_type */
+			uint64_t addr;
+		} inv_iotlb;
+		struct {
+			uint16_t devid;
+		} inv_irt;
+		struct {
+			uint16_t devid;
+			uint8_t count;
+			uint32_t pasid;
+			bool s, gn, inval;
+			uint64_t addr;
+		} prefetch;
+		struct {
+			uint16_t devid;
+			uint32_t pasid;
+			bool gn;
+			uint16_t tag;		/* PRG index, 9 bits */
+			uint8_t status;		/* raw 4-bit code */
+		} complete_ppr;
+		struct {
+			uint16_t gid;
+			bool all, vcmd;
+		} reset_vmmio;
+	};
+};
+
+/* 0, or -EINVAL when a field does not fit its bits or the opcode is unknown. */
+int amd_cmd_encode(const struct amd_cmd *cmd, const struct amd_cmd_format *fmt,
+		   struct amd_entry *e);
+/*
+ * 0; -EOPNOTSUPP for an opcode that has no format (0, 9, 0xb-0xf);
+ * -EINVAL when a reserved bit is set.  Either way @cmd->op is the opcode.
+ */
+int amd_cmd_decode(const struct amd_entry *e, const struct amd_cmd_format *fmt,
+		   struct amd_cmd *cmd);
+
+/*
+ * The inclusive 4 KiB-page range an invalidation covers: one page without
+ * S, else the range whose size is given by the lowest clear bit of
+ * Address[63:12] (everything when no bit is clear).
+ */
+void amd_inv_range(uint64_t addr, bool s, uint64_t *first_pfn,
+		   uint64_t *last_pfn);
+/* The smallest (addr, s) whose range covers [@start, @start + @len). */
+void amd_inv_range_encode(uint64_t start, uint64_t len, uint64_t *addr,
+			  bool *s);
+
+uint8_t amd_ppr_status_encode(enum amd_ppr_status_encoding enc,
+			      enum amd_ppr_rsp rsp);
+enum amd_ppr_rsp amd_ppr_status_decode(enum amd_ppr_status_encoding enc,
+				       uint8_t status);
+
+/* --------------------------------------------------------------- events */
+
+enum amd_evt_code {
+	AMD_EVT_ILLEGAL_DEV_TABLE_ENTRY = 0x1,
+	AMD_EVT_IO_PAGE_FAULT = 0x2,
+	AMD_EVT_DEV_TAB_HW_ERROR = 0x3,
+	AMD_EVT_PAGE_TAB_HW_ERROR = 0x4,
+	AMD_EVT_ILLEGAL_COMMAND_ERROR = 0x5,
+	AMD_EVT_COMMAND_HW_ERROR = 0x6,
+	AMD_EVT_IOTLB_INV_TIMEOUT = 0x7,
+	AMD_EVT_INVALID_DEVICE_REQUEST = 0x8,
+	AMD_EVT_INVALID_PPR_REQUEST = 0x9,
+};
+
+/* The 12-bit flags field, entry bits 59:48, as Linux names it. */
+#define AMD_EVT_F_GN		0x001
+#define AMD_EVT_F_NX		0x002
+#define AMD_EVT_F_US		0x004
+#define AMD_EVT_F_I		0x008
+#define AMD_EVT_F_PR		0x010
+#define AMD_EVT_F_RW		0x020
+#define AMD_EVT_F_PE		0x040
+#define AMD_EVT_F_RZ		0x080
+#define AMD_EVT_F_TR		0x100
+/* Hardware-error Type, bits 58:57 (59:57 for INVALID_DEVICE_REQUEST). */
+#define AMD_EVT_F_TYPE_SHIFT	9
+#define AMD_EVT_F_TYPE(t)	((uint16_t)((t) << AMD_EVT_F_TYPE_SHIFT))
+
+enum amd_hw_err_type {
+	AMD_HWERR_MASTER_ABORT = 1,
+	AMD_HWERR_TARGET_ABORT = 2,
+	AMD_HWERR_DATA_ERROR = 3,
+};
+
+/*
+ * One event, decoded.  Which fields an event carries depends on its code
+ * (§3.2); the others are zero.  @domid and @pasid share bits 47:32: with
+ * AMD_EVT_F_GN the entry holds a PASID, without it a DomainID.
+ */
+struct amd_event {
+	uint8_t code;
+	uint16_t devid;
+	uint16_t domid;
+	uint32_t pasid;
+	uint16_t flags;
+	uint16_t tag;		/* INVALID_PPR_REQUEST: PPR tag[9:0] */
+	uint64_t addr;
+};
+
+int amd_event_encode(const struct amd_event *ev, struct amd_entry *e);
+void amd_event_decode(const struct amd_entry *e, struct amd_event *ev);
+
+/* ------------------------------------------------------------ PPR log */
+
+#define AMD_PPR_TYPE_REQUEST	0x1
+/* Flags relative to entry bit 48, as Linux names them. */
+#define AMD_PPR_F_EX		0x002
+#define AMD_PPR_F_RD		0x004
+#define AMD_PPR_F_WR		0x020
+#define AMD_PPR_F_US		0x040
+#define AMD_PPR_F_RZ		0x080
+#define AMD_PPR_F_GN		0x100
+
+/* One peripheral page request (PAGE_SERVICE_REQUEST). */
+struct amd_ppr {
+	uint16_t devid;
+	uint32_t pasid;		/* 20 bits */
+	uint16_t prgi;		/* tag[8:0] */
+	bool last;		/* tag[9] */
+	uint16_t flags;		/* AMD_PPR_F_* */
+	uint64_t addr;
+};
+
+int amd_ppr_encode(const struct amd_ppr *req, struct amd_entry *e);
+void amd_ppr_decode(const struct amd_entry *e, struct amd_ppr *req);
+/* The INVALID_PPR_REQUEST event that stands for a request not logged. */
+void amd_ppr_to_event(const struct amd_ppr *req, struct amd_event *ev);
+
+/* ---------------------------------------------------------- guest side */
+
+/*
+ * A guest driver's handle on one ring: the ring memory by its host
+ * pointer (guest RAM as the guest sees it), the ring's two registers in
+ * the VF page, and the guest's private copies of them.  One thread at a
+ * time uses a handle, as Linux serialises producers with iommu->lock.
+ */
+struct amd_guest_ring {
+	uint8_t *base;
+	uint32_t size;			/* bytes */
+	_Atomic uint64_t *head_reg;
+	_Atomic uint64_t *tail_reg;
+	uint32_t next;			/* producer: tail to be; consumer: head */
+	uint32_t cached_head;		/* command producer's last head read */
+};
+
+void amd_guest_ring_init(struct amd_guest_ring *g, void *vf_page,
+			 enum amd_ring ring, void *base, unsigned int len_code);
+/* The init step Linux does while a ring is stopped: head = tail = 0. */
+void amd_guest_ring_reset(struct amd_guest_ring *g);
+
+/* Entries free now (re-reads the head), keeping the slot that tells full. */
+uint32_t amd_guest_cmd_space(struct amd_guest_ring *g);
+/* Write an entry at the private tail; -ENOSPC when the ring is full. */
+int amd_guest_cmd_push(struct amd_guest_ring *g, const struct amd_entry *e);
+/* Encode and push; -EINVAL for an unencodable command. */
+int amd_guest_cmd_queue(struct amd_guest_ring *g, const struct amd_cmd *cmd,
+			const struct amd_cmd_format *fmt);
+/* Publish the private tail: the doorbell.  A release store. */
+void amd_guest_cmd_ring_tail(struct amd_guest_ring *g);
+
+/*
+ * COMPLETION_WAIT semaphores live in guest RAM, 8-byte aligned; the model
+ * stores to them while the guest polls, so both sides use atomics.
+ * Sequence numbers compare modulo 2^64.
+ */
+bool amd_guest_sem_done(const void *sem, uint64_t seq);
+/* Poll (yielding) for up to @timeout_ns; 0 or -ETIMEDOUT. */
+int amd_guest_sem_wait(const void *sem, uint64_t seq, uint64_t timeout_ns);
+
+/*
+ * Take the entry at the head of an event or PPR log, zero its slot and
+ * give it back with a release store of the head.  -EAGAIN when the log is
+ * empty; -EBUSY when the tail passed the slot but its code is still zero
+ * after @spins polls (the "interrupt before data" errata).
+ */
+int amd_guest_log_pop(struct amd_guest_ring *g, struct amd_entry *e,
+		      unsigned int spins);
+
+uint64_t amd_guest_status_read(void *vf_page);
+/* A status write: 1 clears a RW1C bit; RO bits and 0s change nothing. */
+void amd_guest_status_write(void *vf_page, uint64_t val);
+
+#endif

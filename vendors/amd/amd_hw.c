@@ -1,0 +1,1335 @@
+/*
+ * The AMD vIOMMU hardware model: one guest's command-buffer consumer and
+ * event/PPR-log producers over rings in guest RAM, driven through the VF
+ * page (guest registers, plain memory) and VFCTRL (host control).  Guest
+ * registers are untrusted input that the model samples with acquire
+ * loads: an out-of-range value is ignored (VirtualBox does the same), a
+ * register the model owns is only ever published by it.  Every ring
+ * access goes through the provider by GPA, one 16-byte entry at a time,
+ * so a ring need not be contiguous and an unmapped page is a contained
+ * fault that stops only the ring it hit.  Interrupts, PPR responses and
+ * forwarding hooks are collected under the lock and delivered after it
+ * is dropped, so a callback may call back into the model.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "sim/lib/fault.h"
+#include "sim/lib/trace.h"
+#include "vendors/amd/amd_hw.h"
+
+#define hw_trace(hw, point, ...)                                          \
+	do {                                                               \
+		if ((hw)->tr)                                              \
+			isim_trace((hw)->tr, point, __VA_ARGS__);          \
+	} while (0)
+
+/* Entries the late_entry_visibility errata holds back per log. */
+#define AMD_LATE_MAX	8
+#define DEVID_WORDS	(65536 / 64)
+
+struct ppr_group {
+	uint16_t devid;
+	uint16_t prgi;
+	uint32_t pasid;
+	uint32_t nreq;
+	bool last;
+};
+
+struct late_entry {
+	uint64_t gpa;
+	struct amd_entry e;
+};
+
+struct ring_state {
+	uint64_t base;
+	uint32_t size;		/* 0: not programmed */
+	uint8_t len;
+	uint32_t head, tail;
+	bool run;
+	unsigned int nlate;
+	struct late_entry late[AMD_LATE_MAX];
+};
+
+struct amd_hw {
+	struct amd_hw_config cfg;
+	struct amd_cmd_format fmt;
+	struct isim_hw_mem mem;
+	struct amd_hw_ops ops;
+	void *ops_arg;
+	struct isim_tracer *tr;
+	void *vf;
+
+	pthread_mutex_t lock;	/* everything below */
+	pthread_cond_t wake;
+	bool kicked;
+	bool threaded;
+	atomic_bool stop;
+	pthread_t thread;
+
+	uint64_t vfctrl[8];
+	struct ring_state ring[AMD_RING_NR];
+	struct amd_tlb_entry tlb[AMD_TLB_SLOTS];
+	unsigned int ntlb;
+	struct amd_dev_tlb_entry dtlb[AMD_DEV_TLB_SLOTS];
+	unsigned int ndtlb;
+	uint64_t dte_cache[DEVID_WORDS];
+	uint64_t irt_cache[DEVID_WORDS];
+	struct ppr_group *groups;
+	unsigned int ngroups;
+	struct amd_hw_stats st;
+};
+
+/* Work a locked section leaves for after the unlock. */
+struct defer {
+	unsigned int irq[AMD_IRQ_NR];
+	bool exec, rsp;
+	struct amd_cmd cmd;
+	struct amd_ppr_response ppr;
+	unsigned int nfault;
+	struct {
+		uint64_t gpa;
+		bool write;
+	} fault[2];
+};
+
+static const struct ring_desc {
+	unsigned int head_reg, tail_reg, vfctrl_off;
+	uint64_t run_bit, ovf_bit, int_bit;
+	enum amd_irq_src irq;
+	uint32_t flag_mask;
+	const char *name;
+} ring_desc[AMD_RING_NR] = {
+	[AMD_RING_CMD] = { AMD_VF_CMD_HEAD, AMD_VF_CMD_TAIL, AMD_VFCTRL_OFF_CMD,
+			   AMD_STS_CMD_RUN, 0, AMD_STS_COMWAIT_INT,
+			   AMD_IRQ_COMWAIT, 0x0300, "cmd" },
+	[AMD_RING_EVT] = { AMD_VF_EVT_HEAD, AMD_VF_EVT_TAIL, AMD_VFCTRL_OFF_EVT,
+			   AMD_STS_EVT_RUN, AMD_STS_EVT_OVERFLOW, AMD_STS_EVT_INT,
+			   AMD_IRQ_EVT, 0x0f00, "evt" },
+	[AMD_RING_PPR] = { AMD_VF_PPR_HEAD, AMD_VF_PPR_TAIL, AMD_VFCTRL_OFF_PPR,
+			   AMD_STS_PPR_RUN, AMD_STS_PPR_OVERFLOW, AMD_STS_PPR_INT,
+			   AMD_IRQ_PPR, 0xff00, "ppr" },
+};
+
+/* ------------------------------------------------------------- settings */
+
+void amd_hw_config_init(struct amd_hw_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->efr = AMD_EFR_PREF_SUP | AMD_EFR_PPR_SUP | AMD_EFR_GT_SUP |
+		   AMD_EFR_IA_SUP | AMD_EFR_VIOMMU;
+	cfg->iotlb_sup = true;
+	cfg->illegal_cmd_head = AMD_HEAD_AT_FAULT;
+	cfg->overflow_stops_run = true;
+	cfg->enable_edge_clears_overflow = true;
+	cfg->comwait_f_bit = AMD_COMWAIT_F_IGNORE;
+	cfg->guest_opcode_0xa = AMD_GUEST_0XA_ILLEGAL;
+	cfg->alloc_length_units = AMD_LENGTH_CODE;
+	cfg->alloc_strict_len = true;
+	cfg->ppr_status_encoding = AMD_PPR_STATUS_LINUX;
+	cfg->invalid_ppr_event_when_disabled = true;
+	cfg->iotlb_pasid_layout = AMD_IOTLB_PASID_LINUX;
+	cfg->ppr_auto_rsp_aon_bit = 42;
+	cfg->alloc_strict_base = true;
+	cfg->base_write_resets_ptrs = true;
+	cfg->ppr_pending_max = 512;
+}
+
+enum opt_kind { OPT_BOOL, OPT_U16, OPT_U64, OPT_UINT, OPT_ENUM };
+
+struct opt {
+	const char *key;
+	enum opt_kind kind;
+	size_t off;
+	const char *const *names;	/* OPT_ENUM: value i is names[i] */
+};
+
+static const char *const head_names[] = { "at_fault", "past_fault", NULL };
+static const char *const f_names[] = { "ignore", "illegal", NULL };
+static const char *const op0xa_names[] = { "illegal", "nop", NULL };
+static const char *const units_names[] = { "code", "bytes", NULL };
+static const char *const ppr_enc_names[] = { "linux", "pcie", NULL };
+static const char *const layout_names[] = { "linux", "vbox", NULL };
+
+#define OPT(k, kind, names) { #k, kind, offsetof(struct amd_hw_config, k), names }
+static const struct opt opts[] = {
+	OPT(gid, OPT_U16, NULL),
+	OPT(trans_devid, OPT_U16, NULL),
+	OPT(efr, OPT_U64, NULL),
+	OPT(iotlb_sup, OPT_BOOL, NULL),
+	OPT(inv_iotlb_type_sup, OPT_BOOL, NULL),
+	OPT(illegal_cmd_head, OPT_ENUM, head_names),
+	OPT(overflow_stops_run, OPT_BOOL, NULL),
+	OPT(enable_edge_clears_overflow, OPT_BOOL, NULL),
+	OPT(comwait_f_bit, OPT_ENUM, f_names),
+	OPT(guest_opcode_0xa, OPT_ENUM, op0xa_names),
+	OPT(alloc_length_units, OPT_ENUM, units_names),
+	OPT(alloc_strict_len, OPT_BOOL, NULL),
+	OPT(late_entry_visibility, OPT_BOOL, NULL),
+	OPT(ppr_status_encoding, OPT_ENUM, ppr_enc_names),
+	OPT(invalid_ppr_event_when_disabled, OPT_BOOL, NULL),
+	OPT(iotlb_pasid_layout, OPT_ENUM, layout_names),
+	OPT(ppr_auto_rsp_aon_bit, OPT_UINT, NULL),
+	OPT(alloc_strict_base, OPT_BOOL, NULL),
+	OPT(base_write_resets_ptrs, OPT_BOOL, NULL),
+	OPT(ppr_pending_max, OPT_UINT, NULL),
+};
+
+_Static_assert(sizeof(enum amd_illegal_cmd_head) == sizeof(int) &&
+	       sizeof(enum amd_comwait_f) == sizeof(int) &&
+	       sizeof(enum amd_guest_op_0xa) == sizeof(int) &&
+	       sizeof(enum amd_length_units) == sizeof(int) &&
+	       sizeof(enum amd_ppr_status_encoding) == sizeof(int) &&
+	       sizeof(enum amd_iotlb_pasid_layout) == sizeof(int),
+	       "enum settings are stored as int");
+
+static int parse_u64(const char *val, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	if (!*val || *val == '-')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(val, &end, 0);
+	if (errno || *end || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_bool(const char *val, bool *out)
+{
+	static const char *const yes[] = { "1", "true", "on", "yes" };
+	static const char *const no[] = { "0", "false", "off", "no" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(val, yes[i]) || !strcasecmp(val, no[i])) {
+			*out = !strcasecmp(val, yes[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int amd_hw_config_set(struct amd_hw_config *cfg, const char *key,
+		      const char *val)
+{
+	const struct opt *o = NULL;
+	char *field;
+	uint64_t v;
+	bool b;
+	int e;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (!strcmp(opts[i].key, key))
+			o = &opts[i];
+	if (!o || !val)
+		return -EINVAL;
+	field = (char *)cfg + o->off;
+	switch (o->kind) {
+	case OPT_BOOL:
+		if (parse_bool(val, &b))
+			return -EINVAL;
+		memcpy(field, &b, sizeof(b));
+		return 0;
+	case OPT_U16:
+		if (parse_u64(val, UINT16_MAX, &v))
+			return -EINVAL;
+		memcpy(field, &(uint16_t){ (uint16_t)v }, sizeof(uint16_t));
+		return 0;
+	case OPT_U64:
+		if (parse_u64(val, UINT64_MAX, &v))
+			return -EINVAL;
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case OPT_UINT:
+		if (parse_u64(val, 1u << 20, &v))
+			return -EINVAL;
+		if (!strcmp(key, "ppr_auto_rsp_aon_bit") && v != 42 && v != 48)
+			return -EINVAL;
+		memcpy(field, &(unsigned int){ (unsigned int)v },
+		       sizeof(unsigned int));
+		return 0;
+	case OPT_ENUM:
+		for (e = 0; o->names[e]; e++)
+			if (!strcasecmp(o->names[e], val))
+				break;
+		if (!o->names[e])
+			return -EINVAL;
+		memcpy(field, &e, sizeof(e));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int amd_hw_config_parse(struct amd_hw_config *cfg, const char *opts_str)
+{
+	struct amd_hw_config tmp = *cfg;
+	char *buf, *tok, *save = NULL;
+	int rc = 0;
+
+	if (!opts_str || !*opts_str)
+		return 0;
+	buf = isim_should_fail() ? NULL : strdup(opts_str);
+	if (!buf)
+		return -ENOMEM;
+	for (tok = strtok_r(buf, ",", &save); tok && !rc;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq) {
+			rc = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		rc = amd_hw_config_set(&tmp, tok, eq + 1);
+	}
+	free(buf);
+	/* All or nothing: a bad option leaves @cfg as it was. */
+	if (!rc)
+		*cfg = tmp;
+	return rc;
+}
+
+static bool config_valid(const struct amd_hw_config *c)
+{
+	return c->illegal_cmd_head <= AMD_HEAD_PAST_FAULT &&
+	       c->comwait_f_bit <= AMD_COMWAIT_F_ILLEGAL &&
+	       c->guest_opcode_0xa <= AMD_GUEST_0XA_NOP &&
+	       c->alloc_length_units <= AMD_LENGTH_BYTES &&
+	       c->ppr_status_encoding <= AMD_PPR_STATUS_PCIE &&
+	       c->iotlb_pasid_layout <= AMD_IOTLB_PASID_VBOX &&
+	       (c->ppr_auto_rsp_aon_bit == 42 || c->ppr_auto_rsp_aon_bit == 48);
+}
+
+/* ------------------------------------------------ registers and status */
+
+static inline _Atomic uint64_t *reg(struct amd_hw *hw, unsigned int off)
+{
+	return amd_vf_reg(hw->vf, off);
+}
+
+static inline uint64_t status(struct amd_hw *hw)
+{
+	return atomic_load_explicit(reg(hw, AMD_VF_STATUS), memory_order_acquire);
+}
+
+static inline void status_set(struct amd_hw *hw, uint64_t bits)
+{
+	atomic_fetch_or_explicit(reg(hw, AMD_VF_STATUS), bits,
+				 memory_order_release);
+}
+
+static inline void status_clear(struct amd_hw *hw, uint64_t bits)
+{
+	atomic_fetch_and_explicit(reg(hw, AMD_VF_STATUS), ~bits,
+				  memory_order_release);
+}
+
+/* A guest-written pointer register; out of range means "ignored". */
+static bool sample_ptr(struct amd_hw *hw, unsigned int off, uint32_t size,
+		       uint32_t *ptr)
+{
+	uint64_t v = atomic_load_explicit(reg(hw, off), memory_order_acquire);
+
+	v &= AMD_PTR_MASK;
+	if (v >= size)
+		return false;
+	*ptr = (uint32_t)v;
+	return true;
+}
+
+static inline void publish_ptr(struct amd_hw *hw, unsigned int off, uint32_t v)
+{
+	atomic_store_explicit(reg(hw, off), v, memory_order_release);
+}
+
+static inline uint64_t *vfctrl_word(struct amd_hw *hw, enum amd_ring ring)
+{
+	return &hw->vfctrl[ring_desc[ring].vfctrl_off / 8];
+}
+
+static inline uint32_t ring_flags(struct amd_hw *hw, enum amd_ring ring)
+{
+	return (uint32_t)(*vfctrl_word(hw, ring) & 0xff00);
+}
+
+static void set_run(struct amd_hw *hw, enum amd_ring ring, bool on)
+{
+	hw->ring[ring].run = on;
+	if (on)
+		status_set(hw, ring_desc[ring].run_bit);
+	else
+		status_clear(hw, ring_desc[ring].run_bit);
+}
+
+static void raise_irq(struct amd_hw *hw, enum amd_ring ring, struct defer *d)
+{
+	enum amd_irq_src src = ring_desc[ring].irq;
+
+	/* The status bit is set regardless; IntEn gates only the MSI. */
+	if (ring_flags(hw, ring) & AMD_VFCTRL_INT_EN) {
+		d->irq[src]++;
+		hw->st.msi[src]++;
+	}
+}
+
+static void host_fault(struct amd_hw *hw, uint64_t gpa, bool write,
+		       struct defer *d)
+{
+	hw->st.host_faults++;
+	hw->st.last_fault_gpa = gpa;
+	if (d->nfault < 2) {
+		d->fault[d->nfault].gpa = gpa;
+		d->fault[d->nfault++].write = write;
+	}
+	hw_trace(hw, "amd.fault", "gid=%u gpa=%#llx write=%d", hw->cfg.gid,
+		 (unsigned long long)gpa, write);
+}
+
+static void defer_run(struct amd_hw *hw, const struct defer *d)
+{
+	if (d->exec && hw->ops.cmd_exec)
+		hw->ops.cmd_exec(hw->ops_arg, &d->cmd);
+	if (d->rsp && hw->ops.ppr_response)
+		hw->ops.ppr_response(hw->ops_arg, &d->ppr);
+	for (unsigned int i = 0; i < d->nfault; i++)
+		if (hw->ops.host_fault)
+			hw->ops.host_fault(hw->ops_arg, hw->cfg.trans_devid,
+					   d->fault[i].gpa, d->fault[i].write);
+	for (int src = 0; src < AMD_IRQ_NR; src++)
+		for (unsigned int n = d->irq[src]; n && hw->ops.irq; n--)
+			hw->ops.irq(hw->ops_arg, (enum amd_irq_src)src);
+}
+
+/* ------------------------------------------------------ log producers */
+
+static int entry_write(struct amd_hw *hw, uint64_t gpa,
+		       const struct amd_entry *e, bool split)
+{
+	uint8_t b[AMD_ENTRY_SIZE];
+	int rc;
+
+	amd_entry_to_bytes(e, b);
+	if (!split)
+		return isim_hw_write(&hw->mem, gpa, b, sizeof(b));
+	/* The code lives in q0: write it last so a poller sees whole entries. */
+	rc = isim_hw_write(&hw->mem, gpa + 8, b + 8, 8);
+	return rc ? rc : isim_hw_write(&hw->mem, gpa, b, 8);
+}
+
+static void log_fault(struct amd_hw *hw, enum amd_ring ring, uint64_t gpa,
+		      struct defer *d)
+{
+	/* The log itself is broken: nothing guest-visible can report it. */
+	set_run(hw, ring, false);
+	hw->st.dropped[ring]++;
+	host_fault(hw, gpa, true, d);
+}
+
+static void late_flush(struct amd_hw *hw, enum amd_ring ring, struct defer *d)
+{
+	struct ring_state *r = &hw->ring[ring];
+
+	for (unsigned int i = 0; i < r->nlate; i++) {
+		if (entry_write(hw, r->late[i].gpa, &r->late[i].e, true)) {
+			log_fault(hw, ring, r->late[i].gpa, d);
+			break;
+		}
+	}
+	r->nlate = 0;
+}
+
+static int log_post(struct amd_hw *hw, enum amd_ring ring,
+		    const struct amd_entry *e, struct defer *d)
+{
+	const struct ring_desc *rd = &ring_desc[ring];
+	struct ring_state *r = &hw->ring[ring];
+	uint64_t gpa;
+
+	if (!r->run || status(hw) & rd->ovf_bit) {
+		hw->st.dropped[ring]++;
+		return -EAGAIN;
+	}
+	sample_ptr(hw, rd->head_reg, r->size, &r->head);
+	if (((r->tail + AMD_ENTRY_SIZE) & (r->size - 1)) == r->head) {
+		/* Full: drop, never overwrite an entry not yet consumed. */
+		status_set(hw, rd->ovf_bit);
+		if (hw->cfg.overflow_stops_run)
+			set_run(hw, ring, false);
+		hw->st.overflows[ring]++;
+		hw->st.dropped[ring]++;
+		raise_irq(hw, ring, d);
+		return -ENOSPC;
+	}
+	gpa = r->base + r->tail;
+	if (hw->cfg.late_entry_visibility) {
+		if (r->nlate == AMD_LATE_MAX)
+			late_flush(hw, ring, d);
+		if (!r->run)
+			return -EFAULT;
+		r->late[r->nlate].gpa = gpa;
+		r->late[r->nlate++].e = *e;
+	} else if (entry_write(hw, gpa, e, false)) {
+		log_fault(hw, ring, gpa, d);
+		return -EFAULT;
+	}
+	/* Wrap before publishing: the register never reads SIZE. */
+	r->tail = (r->tail + AMD_ENTRY_SIZE) & (r->size - 1);
+	publish_ptr(hw, rd->tail_reg, r->tail);
+	status_set(hw, rd->int_bit);
+	hw->st.logged[ring]++;
+	raise_irq(hw, ring, d);
+	hw_trace(hw, "amd.log", "gid=%u ring=%s code=%u tail=%#x", hw->cfg.gid,
+		 rd->name, amd_entry_code(e), r->tail);
+	return 0;
+}
+
+static int post_event(struct amd_hw *hw, const struct amd_event *ev,
+		      struct defer *d)
+{
+	struct amd_entry e;
+	int rc = amd_event_encode(ev, &e);
+
+	return rc ? rc : log_post(hw, AMD_RING_EVT, &e, d);
+}
+
+int amd_hw_event(struct amd_hw *hw, const struct amd_event *ev)
+{
+	struct defer d = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&hw->lock);
+	rc = post_event(hw, ev, &d);
+	pthread_mutex_unlock(&hw->lock);
+	defer_run(hw, &d);
+	return rc;
+}
+
+int amd_hw_io_page_fault(struct amd_hw *hw, uint16_t devid, uint16_t domid,
+			 uint32_t pasid, uint64_t addr, uint16_t flags)
+{
+	struct amd_event ev = { .code = AMD_EVT_IO_PAGE_FAULT, .devid = devid,
+				.domid = domid, .pasid = pasid,
+				.flags = flags, .addr = addr };
+
+	return amd_hw_event(hw, &ev);
+}
+
+int amd_hw_illegal_dte(struct amd_hw *hw, uint16_t devid, uint32_t pasid,
+		       uint64_t addr, uint16_t flags)
+{
+	struct amd_event ev = { .code = AMD_EVT_ILLEGAL_DEV_TABLE_ENTRY,
+				.devid = devid, .pasid = pasid,
+				.flags = flags, .addr = addr };
+
+	return amd_hw_event(hw, &ev);
+}
+
+static void ppr_track(struct amd_hw *hw, const struct amd_ppr *req)
+{
+	struct ppr_group *g;
+
+	for (unsigned int i = 0; i < hw->ngroups; i++) {
+		g = &hw->groups[i];
+		if (g->devid == req->devid && g->prgi == req->prgi &&
+		    g->pasid == req->pasid) {
+			g->nreq++;
+			g->last |= req->last;
+			return;
+		}
+	}
+	if (hw->ngroups == hw->cfg.ppr_pending_max) {
+		hw->st.ppr_untracked++;
+		return;
+	}
+	hw->groups[hw->ngroups++] = (struct ppr_group){
+		.devid = req->devid, .prgi = req->prgi, .pasid = req->pasid,
+		.nreq = 1, .last = req->last,
+	};
+}
+
+int amd_hw_ppr_request(struct amd_hw *hw, const struct amd_ppr *req)
+{
+	struct defer d = { 0 };
+	struct amd_entry e;
+	struct amd_event ev;
+	int rc = amd_ppr_encode(req, &e);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&hw->lock);
+	if (!(hw->cfg.efr & AMD_EFR_PPR_SUP) ||
+	    !(ring_flags(hw, AMD_RING_PPR) & AMD_VFCTRL_PPR_EN) ||
+	    !hw->ring[AMD_RING_PPR].run) {
+		hw->st.ppr_rejected++;
+		if (hw->cfg.invalid_ppr_event_when_disabled) {
+			amd_ppr_to_event(req, &ev);
+			post_event(hw, &ev, &d);
+		}
+		rc = -EAGAIN;
+	} else {
+		rc = log_post(hw, AMD_RING_PPR, &e, &d);
+		if (!rc)
+			ppr_track(hw, req);
+	}
+	pthread_mutex_unlock(&hw->lock);
+	defer_run(hw, &d);
+	return rc;
+}
+
+/* ------------------------------------------------------- modelled caches */
+
+static inline void devid_set(uint64_t *map, uint16_t devid, bool on)
+{
+	if (on)
+		map[devid / 64] |= 1ull << (devid % 64);
+	else
+		map[devid / 64] &= ~(1ull << (devid % 64));
+}
+
+static inline bool devid_test(const uint64_t *map, uint16_t devid)
+{
+	return map[devid / 64] >> (devid % 64) & 1;
+}
+
+static bool overlaps(uint64_t iova, uint64_t pages, uint64_t first,
+		     uint64_t last)
+{
+	uint64_t s = iova >> 12, e = s + (pages ? pages - 1 : 0);
+
+	return s <= last && e >= first;
+}
+
+static void inv_iommu_pages(struct amd_hw *hw, const struct amd_cmd *c)
+{
+	uint64_t first, last;
+
+	amd_inv_range(c->inv_pages.addr, c->inv_pages.s, &first, &last);
+	for (unsigned int i = 0; i < hw->ntlb;) {
+		const struct amd_tlb_entry *t = &hw->tlb[i];
+
+		if (t->domid == c->inv_pages.domid && t->gn == c->inv_pages.gn &&
+		    (!t->gn || t->pasid == c->inv_pages.pasid) &&
+		    (!t->pde || c->inv_pages.pde) &&
+		    overlaps(t->iova, t->pages, first, last)) {
+			hw->tlb[i] = hw->tlb[--hw->ntlb];
+			hw->st.iotlb_inval++;
+			continue;
+		}
+		i++;
+	}
+}
+
+static void inv_iotlb_pages(struct amd_hw *hw, const struct amd_cmd *c)
+{
+	uint64_t first, last;
+
+	amd_inv_range(c->inv_iotlb.addr, c->inv_iotlb.s, &first, &last);
+	for (unsigned int i = 0; i < hw->ndtlb;) {
+		const struct amd_dev_tlb_entry *t = &hw->dtlb[i];
+
+		if (t->devid == c->inv_iotlb.devid && t->gn == c->inv_iotlb.gn &&
+		    (!t->gn || t->pasid == c->inv_iotlb.pasid) &&
+		    overlaps(t->iova, t->pages, first, last)) {
+			hw->dtlb[i] = hw->dtlb[--hw->ndtlb];
+			hw->st.dev_iotlb_inval++;
+			continue;
+		}
+		i++;
+	}
+}
+
+int amd_hw_iotlb_fill(struct amd_hw *hw, const struct amd_tlb_entry *e)
+{
+	int rc = -ENOSPC;
+
+	pthread_mutex_lock(&hw->lock);
+	if (hw->ntlb < AMD_TLB_SLOTS) {
+		hw->tlb[hw->ntlb++] = *e;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&hw->lock);
+	return rc;
+}
+
+int amd_hw_dev_iotlb_fill(struct amd_hw *hw, const struct amd_dev_tlb_entry *e)
+{
+	int rc = -ENOSPC;
+
+	pthread_mutex_lock(&hw->lock);
+	if (hw->ndtlb < AMD_DEV_TLB_SLOTS) {
+		hw->dtlb[hw->ndtlb++] = *e;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&hw->lock);
+	return rc;
+}
+
+void amd_hw_dte_cache_fill(struct amd_hw *hw, uint16_t devid)
+{
+	pthread_mutex_lock(&hw->lock);
+	devid_set(hw->dte_cache, devid, true);
+	pthread_mutex_unlock(&hw->lock);
+}
+
+void amd_hw_irt_cache_fill(struct amd_hw *hw, uint16_t devid)
+{
+	pthread_mutex_lock(&hw->lock);
+	devid_set(hw->irt_cache, devid, true);
+	pthread_mutex_unlock(&hw->lock);
+}
+
+bool amd_hw_iotlb_cached(struct amd_hw *hw, uint16_t domid, uint32_t pasid,
+			 bool gn, uint64_t iova)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&hw->lock);
+	for (unsigned int i = 0; i < hw->ntlb && !hit; i++) {
+		const struct amd_tlb_entry *t = &hw->tlb[i];
+
+		hit = t->domid == domid && t->gn == gn &&
+		      (!gn || t->pasid == pasid) &&
+		      overlaps(t->iova, t->pages, iova >> 12, iova >> 12);
+	}
+	pthread_mutex_unlock(&hw->lock);
+	return hit;
+}
+
+bool amd_hw_dev_iotlb_cached(struct amd_hw *hw, uint16_t devid,
+			     uint32_t pasid, bool gn, uint64_t iova)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&hw->lock);
+	for (unsigned int i = 0; i < hw->ndtlb && !hit; i++) {
+		const struct amd_dev_tlb_entry *t = &hw->dtlb[i];
+
+		hit = t->devid == devid && t->gn == gn &&
+		      (!gn || t->pasid == pasid) &&
+		      overlaps(t->iova, t->pages, iova >> 12, iova >> 12);
+	}
+	pthread_mutex_unlock(&hw->lock);
+	return hit;
+}
+
+bool amd_hw_dte_cached(struct amd_hw *hw, uint16_t devid)
+{
+	bool hit;
+
+	pthread_mutex_lock(&hw->lock);
+	hit = devid_test(hw->dte_cache, devid);
+	pthread_mutex_unlock(&hw->lock);
+	return hit;
+}
+
+bool amd_hw_irt_cached(struct amd_hw *hw, uint16_t devid)
+{
+	bool hit;
+
+	pthread_mutex_lock(&hw->lock);
+	hit = devid_test(hw->irt_cache, devid);
+	pthread_mutex_unlock(&hw->lock);
+	return hit;
+}
+
+/* -------------------------------------------------- command consumer */
+
+static bool cmd_legal(struct amd_hw *hw, const struct amd_entry *e,
+		      struct amd_cmd *c)
+{
+	uint64_t efr = hw->cfg.efr;
+
+	if (amd_cmd_decode(e, &hw->fmt, c))
+		return false;
+	switch (c->op) {
+	case AMD_CMD_COMPLETION_WAIT:
+		return !(c->comp_wait.f &&
+			 hw->cfg.comwait_f_bit == AMD_COMWAIT_F_ILLEGAL);
+	case AMD_CMD_INV_IOMMU_PAGES:
+		return !c->inv_pages.gn || efr & AMD_EFR_GT_SUP;
+	case AMD_CMD_INV_IOTLB_PAGES:
+		return hw->cfg.iotlb_sup &&
+		       (!c->inv_iotlb.gn || efr & AMD_EFR_GT_SUP);
+	case AMD_CMD_PREFETCH_IOMMU_PAGES:
+		return efr & AMD_EFR_PREF_SUP;
+	case AMD_CMD_COMPLETE_PPR_REQUEST:
+		return efr & AMD_EFR_PPR_SUP;
+	case AMD_CMD_INV_IOMMU_ALL:
+		return efr & AMD_EFR_IA_SUP;
+	case AMD_CMD_RESET_VMMIO:
+		/* Host-only: it would reset any gid's state. */
+		return hw->cfg.guest_opcode_0xa == AMD_GUEST_0XA_NOP;
+	default:
+		return true;
+	}
+}
+
+static void ppr_complete(struct amd_hw *hw, const struct amd_cmd *c,
+			 struct defer *d)
+{
+	struct amd_ppr_response *rsp = &d->ppr;
+
+	*rsp = (struct amd_ppr_response){
+		.devid = c->complete_ppr.devid, .pasid = c->complete_ppr.pasid,
+		.gn = c->complete_ppr.gn, .prgi = c->complete_ppr.tag,
+		.raw_status = c->complete_ppr.status,
+		.status = amd_ppr_status_decode(hw->cfg.ppr_status_encoding,
+						c->complete_ppr.status),
+	};
+	for (unsigned int i = 0; i < hw->ngroups; i++) {
+		const struct ppr_group *g = &hw->groups[i];
+
+		/* Without GN the response names no PASID to match on. */
+		if (g->devid == rsp->devid && g->prgi == rsp->prgi &&
+		    (!rsp->gn || g->pasid == rsp->pasid)) {
+			hw->groups[i] = hw->groups[--hw->ngroups];
+			rsp->matched = true;
+			break;
+		}
+	}
+	if (rsp->matched)
+		hw->st.ppr_cpl_matched++;
+	else
+		hw->st.ppr_cpl_unmatched++;
+	d->rsp = true;
+}
+
+/* Execute a legal command; -EFAULT when its completion store failed. */
+static int cmd_exec(struct amd_hw *hw, const struct amd_cmd *c,
+		    struct defer *d)
+{
+	uint8_t b[8];
+
+	switch (c->op) {
+	case AMD_CMD_COMPLETION_WAIT:
+		/* Sequential execution already made earlier effects visible. */
+		if (c->comp_wait.s) {
+			for (int i = 0; i < 8; i++)
+				b[i] = (uint8_t)(c->comp_wait.store_data >> (8 * i));
+			if (isim_hw_write(&hw->mem, c->comp_wait.store_addr,
+					  b, sizeof(b)))
+				return -EFAULT;
+			hw->st.comwait_stores++;
+		}
+		if (c->comp_wait.i) {
+			status_set(hw, AMD_STS_COMWAIT_INT);
+			raise_irq(hw, AMD_RING_CMD, d);
+		}
+		break;
+	case AMD_CMD_INV_DEVTAB_ENTRY:
+		devid_set(hw->dte_cache, c->inv_dte.devid, false);
+		break;
+	case AMD_CMD_INV_INTERRUPT_TABLE:
+		devid_set(hw->irt_cache, c->inv_irt.devid, false);
+		break;
+	case AMD_CMD_INV_IOMMU_PAGES:
+		inv_iommu_pages(hw, c);
+		break;
+	case AMD_CMD_INV_IOTLB_PAGES:
+		inv_iotlb_pages(hw, c);
+		break;
+	case AMD_CMD_PREFETCH_IOMMU_PAGES:
+		/* A hint: nothing to fetch into without a DTE walk. */
+		hw->st.prefetch_pages += c->prefetch.count;
+		break;
+	case AMD_CMD_COMPLETE_PPR_REQUEST:
+		ppr_complete(hw, c, d);
+		break;
+	case AMD_CMD_INV_IOMMU_ALL:
+		hw->st.iotlb_inval += hw->ntlb;
+		hw->ntlb = 0;
+		memset(hw->dte_cache, 0, sizeof(hw->dte_cache));
+		memset(hw->irt_cache, 0, sizeof(hw->irt_cache));
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void cmd_advance(struct amd_hw *hw)
+{
+	struct ring_state *r = &hw->ring[AMD_RING_CMD];
+
+	r->head = (r->head + AMD_ENTRY_SIZE) & (r->size - 1);
+	publish_ptr(hw, AMD_VF_CMD_HEAD, r->head);
+}
+
+/* Log an error against the command at @cmd_gpa and stop the buffer. */
+static void cmd_halt(struct amd_hw *hw, uint8_t code, uint64_t addr,
+		     bool past, struct defer *d)
+{
+	struct amd_event ev = { .code = code, .addr = addr };
+
+	if (code == AMD_EVT_COMMAND_HW_ERROR)
+		ev.flags = AMD_EVT_F_TYPE(AMD_HWERR_TARGET_ABORT);
+	post_event(hw, &ev, d);
+	if (past)
+		cmd_advance(hw);
+	set_run(hw, AMD_RING_CMD, false);
+	hw_trace(hw, "amd.cmd.halt", "gid=%u code=%u addr=%#llx head=%#x",
+		 hw->cfg.gid, code, (unsigned long long)addr,
+		 hw->ring[AMD_RING_CMD].head);
+}
+
+/* Take one command; false when there is none to take. */
+static bool cmd_one(struct amd_hw *hw, struct defer *d)
+{
+	struct ring_state *r = &hw->ring[AMD_RING_CMD];
+	bool past = hw->cfg.illegal_cmd_head == AMD_HEAD_PAST_FAULT;
+	uint8_t b[AMD_ENTRY_SIZE];
+	struct amd_entry e;
+	uint64_t gpa;
+
+	if (!r->run)
+		return false;
+	sample_ptr(hw, AMD_VF_CMD_TAIL, r->size, &r->tail);
+	if (r->head == r->tail)
+		return false;
+	gpa = r->base + r->head;
+	if (isim_hw_read(&hw->mem, gpa, b, sizeof(b))) {
+		hw->st.cmd_hw_error++;
+		host_fault(hw, gpa, false, d);
+		cmd_halt(hw, AMD_EVT_COMMAND_HW_ERROR, gpa, false, d);
+		return true;
+	}
+	amd_entry_from_bytes(&e, b);
+	if (!cmd_legal(hw, &e, &d->cmd)) {
+		hw->st.cmd_illegal++;
+		hw->st.last_illegal_gpa = gpa;
+		cmd_halt(hw, AMD_EVT_ILLEGAL_COMMAND_ERROR, gpa, past, d);
+		return true;
+	}
+	if (cmd_exec(hw, &d->cmd, d)) {
+		hw->st.cmd_hw_error++;
+		host_fault(hw, d->cmd.comp_wait.store_addr, true, d);
+		cmd_halt(hw, AMD_EVT_COMMAND_HW_ERROR,
+			 d->cmd.comp_wait.store_addr, past, d);
+		return true;
+	}
+	hw->st.cmd_exec[d->cmd.op]++;
+	d->exec = true;
+	cmd_advance(hw);
+	hw_trace(hw, "amd.cmd", "gid=%u op=%u head=%#x", hw->cfg.gid,
+		 (unsigned int)d->cmd.op, r->head);
+	return true;
+}
+
+unsigned int amd_hw_step(struct amd_hw *hw, unsigned int budget)
+{
+	unsigned int done = 0;
+	bool more = true;
+
+	while (more && done < budget) {
+		struct defer d = { 0 };
+
+		/* One command per lock hold, so a disable waits for one only. */
+		pthread_mutex_lock(&hw->lock);
+		late_flush(hw, AMD_RING_EVT, &d);
+		late_flush(hw, AMD_RING_PPR, &d);
+		more = cmd_one(hw, &d);
+		pthread_mutex_unlock(&hw->lock);
+		defer_run(hw, &d);
+		done += more;
+	}
+	return done;
+}
+
+/* ----------------------------------------------------------- the thread */
+
+#define IDLE_SPINS	16
+#define IDLE_WAIT_NS	200000
+
+static void *engine_main(void *arg)
+{
+	struct amd_hw *hw = arg;
+	unsigned int idle = 0;
+	struct timespec ts;
+
+	while (!atomic_load_explicit(&hw->stop, memory_order_acquire)) {
+		if (amd_hw_step(hw, 64)) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < IDLE_SPINS) {
+			sched_yield();
+			continue;
+		}
+		/* The guest's tail store rings no bell: poll, or take a kick. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += IDLE_WAIT_NS;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&hw->lock);
+		if (!hw->kicked && !atomic_load(&hw->stop))
+			pthread_cond_timedwait(&hw->wake, &hw->lock, &ts);
+		hw->kicked = false;
+		pthread_mutex_unlock(&hw->lock);
+	}
+	return NULL;
+}
+
+static void kick_locked(struct amd_hw *hw)
+{
+	hw->kicked = true;
+	pthread_cond_signal(&hw->wake);
+}
+
+void amd_hw_kick(struct amd_hw *hw)
+{
+	pthread_mutex_lock(&hw->lock);
+	kick_locked(hw);
+	pthread_mutex_unlock(&hw->lock);
+}
+
+int amd_hw_start(struct amd_hw *hw)
+{
+	int rc;
+
+	if (hw->threaded)
+		return -EBUSY;
+	atomic_store(&hw->stop, false);
+	rc = pthread_create(&hw->thread, NULL, engine_main, hw);
+	if (rc)
+		return -rc;
+	hw->threaded = true;
+	return 0;
+}
+
+void amd_hw_stop(struct amd_hw *hw)
+{
+	if (!hw->threaded)
+		return;
+	pthread_mutex_lock(&hw->lock);
+	atomic_store(&hw->stop, true);
+	kick_locked(hw);
+	pthread_mutex_unlock(&hw->lock);
+	pthread_join(hw->thread, NULL);
+	hw->threaded = false;
+}
+
+/* --------------------------------------------------- host-side control */
+
+static int size_to_len(const struct amd_hw_config *cfg, uint64_t size,
+		       uint8_t *len)
+{
+	unsigned int min = cfg->alloc_strict_len ? AMD_LEN_MIN : 0;
+
+	if (cfg->alloc_length_units == AMD_LENGTH_CODE) {
+		/* The prototype keeps length & 0xf without looking. */
+		if (!cfg->alloc_strict_len) {
+			*len = size & 0xf;
+			return 0;
+		}
+		if (size < min || size > AMD_LEN_MAX)
+			return -EINVAL;
+		*len = (uint8_t)size;
+		return 0;
+	}
+	if (size & (size - 1) || size < amd_ring_bytes(min) ||
+	    size > amd_ring_bytes(AMD_LEN_MAX))
+		return -EINVAL;
+	*len = (uint8_t)(__builtin_ctzll(size) - 4);
+	return 0;
+}
+
+/* The PPR slot keeps Base[51:12] in bits 55:16, the others in 51:12. */
+static uint64_t vfctrl_base_mask(enum amd_ring ring)
+{
+	return ring == AMD_RING_PPR ? AMD_BASE_MASK << 4 : AMD_BASE_MASK;
+}
+
+int amd_hw_ring_program(struct amd_hw *hw, enum amd_ring ring, uint64_t gpa,
+			uint64_t size)
+{
+	const struct ring_desc *rd;
+	struct ring_state *r;
+	struct defer d = { 0 };
+	uint64_t *w;
+	uint8_t len;
+	int rc;
+
+	if ((unsigned int)ring >= AMD_RING_NR)
+		return -EINVAL;
+	rd = &ring_desc[ring];
+	rc = size_to_len(&hw->cfg, size, &len);
+	if (rc)
+		return rc;
+	if (gpa & ~AMD_BASE_MASK) {
+		if (hw->cfg.alloc_strict_base)
+			return -EINVAL;
+		gpa &= AMD_BASE_MASK;
+	}
+	r = &hw->ring[ring];
+	pthread_mutex_lock(&hw->lock);
+	if (r->run) {
+		rc = -EBUSY;
+		goto out_unlock;
+	}
+	late_flush(hw, ring, &d);
+	w = vfctrl_word(hw, ring);
+	*w &= ~(vfctrl_base_mask(ring) | 0xf);
+	*w |= len | (ring == AMD_RING_PPR ? gpa << 4 : gpa);
+	r->base = gpa;
+	r->len = len;
+	r->size = amd_ring_bytes(len);
+	if (hw->cfg.base_write_resets_ptrs) {
+		r->head = r->tail = 0;
+		publish_ptr(hw, rd->head_reg, 0);
+		publish_ptr(hw, rd->tail_reg, 0);
+	} else {
+		r->head &= r->size - 1;
+		r->tail &= r->size - 1;
+	}
+	hw_trace(hw, "amd.ring.program", "gid=%u ring=%s gpa=%#llx len=%u",
+		 hw->cfg.gid, rd->name, (unsigned long long)gpa, len);
+out_unlock:
+	pthread_mutex_unlock(&hw->lock);
+	defer_run(hw, &d);
+	return rc;
+}
+
+/* An enable edge, with the lock held (§6.8). */
+static void ring_flags_locked(struct amd_hw *hw, enum amd_ring ring,
+			      uint32_t flags)
+{
+	const struct ring_desc *rd = &ring_desc[ring];
+	struct ring_state *r = &hw->ring[ring];
+	uint64_t *w = vfctrl_word(hw, ring);
+	bool was = *w & AMD_VFCTRL_EN, now = flags & AMD_VFCTRL_EN;
+
+	*w = (*w & ~0xff00ull) | flags;
+	if (was && !now) {
+		set_run(hw, ring, false);
+	} else if (!was && now && r->size) {
+		/*
+		 * Software may have moved the pointer it owns while the ring
+		 * was stopped: the command head, a log's tail.
+		 */
+		if (ring == AMD_RING_CMD) {
+			sample_ptr(hw, rd->head_reg, r->size, &r->head);
+			publish_ptr(hw, rd->head_reg, r->head);
+		} else {
+			sample_ptr(hw, rd->tail_reg, r->size, &r->tail);
+			publish_ptr(hw, rd->tail_reg, r->tail);
+			if (hw->cfg.enable_edge_clears_overflow)
+				status_clear(hw, rd->ovf_bit);
+		}
+		set_run(hw, ring, true);
+		kick_locked(hw);
+	}
+	hw_trace(hw, "amd.ring.flags", "gid=%u ring=%s flags=%#x run=%d",
+		 hw->cfg.gid, rd->name, flags, r->run);
+}
+
+int amd_hw_ring_set_flags(struct amd_hw *hw, enum amd_ring ring,
+			  uint32_t flags)
+{
+	if ((unsigned int)ring >= AMD_RING_NR ||
+	    flags & ~ring_desc[ring].flag_mask)
+		return -EINVAL;
+	pthread_mutex_lock(&hw->lock);
+	ring_flags_locked(hw, ring, flags);
+	pthread_mutex_unlock(&hw->lock);
+	return 0;
+}
+
+void amd_hw_ring_disable(struct amd_hw *hw, enum amd_ring ring)
+{
+	struct defer d = { 0 };
+	struct ring_state *r;
+
+	if ((unsigned int)ring >= AMD_RING_NR)
+		return;
+	r = &hw->ring[ring];
+	pthread_mutex_lock(&hw->lock);
+	late_flush(hw, ring, &d);
+	ring_flags_locked(hw, ring, ring_flags(hw, ring) & ~AMD_VFCTRL_EN);
+	*vfctrl_word(hw, ring) &= ~(vfctrl_base_mask(ring) | 0xf);
+	r->base = 0;
+	r->len = 0;
+	r->size = 0;
+	pthread_mutex_unlock(&hw->lock);
+	defer_run(hw, &d);
+}
+
+/* Guest Control bit -> bit in the ring's VFCTRL slot (§5.1 table). */
+struct ctl_map {
+	enum amd_ring ring;
+	unsigned int ctl_bit, vf_bit;
+};
+
+static const struct ctl_map ctl_map[] = {
+	{ AMD_RING_CMD, 12, 8 },  { AMD_RING_CMD, 4, 9 },
+	{ AMD_RING_EVT, 2, 8 },   { AMD_RING_EVT, 3, 9 },
+	{ AMD_RING_EVT, 32, 10 }, { AMD_RING_EVT, 33, 11 },
+	{ AMD_RING_PPR, 13, 8 },  { AMD_RING_PPR, 14, 9 },
+	{ AMD_RING_PPR, 15, 10 }, { AMD_RING_PPR, 30, 11 },
+	{ AMD_RING_PPR, 31, 12 }, { AMD_RING_PPR, 39, 13 },
+	{ AMD_RING_PPR, 41, 14 },
+};
+
+void amd_hw_control_write(struct amd_hw *hw, uint64_t control)
+{
+	uint32_t flags[AMD_RING_NR] = { 0 };
+
+	for (size_t i = 0; i < sizeof(ctl_map) / sizeof(ctl_map[0]); i++)
+		if (control >> ctl_map[i].ctl_bit & 1)
+			flags[ctl_map[i].ring] |= 1u << ctl_map[i].vf_bit;
+	if (control >> hw->cfg.ppr_auto_rsp_aon_bit & 1)
+		flags[AMD_RING_PPR] |= 1u << 15;
+	pthread_mutex_lock(&hw->lock);
+	for (int ring = 0; ring < AMD_RING_NR; ring++)
+		ring_flags_locked(hw, (enum amd_ring)ring, flags[ring]);
+	pthread_mutex_unlock(&hw->lock);
+}
+
+uint64_t amd_hw_control_read(struct amd_hw *hw)
+{
+	uint64_t control = 0;
+	uint32_t flags[AMD_RING_NR];
+
+	pthread_mutex_lock(&hw->lock);
+	for (int ring = 0; ring < AMD_RING_NR; ring++)
+		flags[ring] = ring_flags(hw, (enum amd_ring)ring);
+	pthread_mutex_unlock(&hw->lock);
+	for (size_t i = 0; i < sizeof(ctl_map) / sizeof(ctl_map[0]); i++)
+		if (flags[ctl_map[i].ring] >> ctl_map[i].vf_bit & 1)
+			control |= 1ull << ctl_map[i].ctl_bit;
+	if (flags[AMD_RING_PPR] >> 15 & 1)
+		control |= 1ull << hw->cfg.ppr_auto_rsp_aon_bit;
+	return control;
+}
+
+uint64_t amd_hw_vfctrl_read(struct amd_hw *hw, unsigned int off)
+{
+	uint64_t v;
+
+	if (off >= sizeof(hw->vfctrl) || off % 8)
+		return 0;
+	pthread_mutex_lock(&hw->lock);
+	v = hw->vfctrl[off / 8];
+	pthread_mutex_unlock(&hw->lock);
+	return v;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int amd_hw_create(const struct amd_hw_config *cfg,
+		  const struct isim_hw_mem *mem, const struct amd_hw_ops *ops,
+		  void *ops_arg, struct isim_tracer *tr, struct amd_hw **out)
+{
+	pthread_condattr_t ca;
+	struct amd_hw *hw;
+	int rc = -ENOMEM;
+
+	if (!mem || !mem->read || !mem->write || (cfg && !config_valid(cfg)))
+		return -EINVAL;
+	hw = isim_kzalloc(sizeof(*hw));
+	if (!hw)
+		return -ENOMEM;
+	if (cfg)
+		hw->cfg = *cfg;
+	else
+		amd_hw_config_init(&hw->cfg);
+	hw->fmt.iotlb_pasid = hw->cfg.iotlb_pasid_layout;
+	hw->fmt.iotlb_type = hw->cfg.inv_iotlb_type_sup;
+	hw->mem = *mem;
+	if (ops)
+		hw->ops = *ops;
+	hw->ops_arg = ops_arg;
+	hw->tr = tr;
+
+	hw->vf = isim_should_fail() ? NULL :
+		 aligned_alloc(AMD_VF_PAGE_SIZE, AMD_VF_PAGE_SIZE);
+	if (!hw->vf)
+		goto err_free_hw;
+	memset(hw->vf, 0, AMD_VF_PAGE_SIZE);
+	hw->groups = isim_kcalloc(hw->cfg.ppr_pending_max + 1,
+				  sizeof(*hw->groups));
+	if (!hw->groups)
+		goto err_free_vf;
+	rc = -pthread_mutex_init(&hw->lock, NULL);
+	if (rc)
+		goto err_free_groups;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rc = -pthread_cond_init(&hw->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc)
+		goto err_destroy_lock;
+	*out = hw;
+	return 0;
+
+err_destroy_lock:
+	pthread_mutex_destroy(&hw->lock);
+err_free_groups:
+	free(hw->groups);
+err_free_vf:
+	free(hw->vf);
+err_free_hw:
+	free(hw);
+	return rc;
+}
+
+void amd_hw_destroy(struct amd_hw *hw)
+{
+	if (!hw)
+		return;
+	amd_hw_stop(hw);
+	pthread_cond_destroy(&hw->wake);
+	pthread_mutex_destroy(&hw->lock);
+	free(hw->groups);
+	free(hw->vf);
+	free(hw);
+}
+
+const struct amd_hw_config *amd_hw_config(const struct amd_hw *hw)
+{
+	return &hw->cfg;
+}
+
+void *amd_hw_vf_page(struct amd_hw *hw)
+{
+	return hw->vf;
+}
+
+/* ------------------------------------------------------------ inspection */
+
+void amd_hw_ring_info(struct amd_hw *hw, enum amd_ring ring,
+		      struct amd_ring_info *info)
+{
+	const struct ring_state *r = &hw->ring[ring];
+
+	pthread_mutex_lock(&hw->lock);
+	*info = (struct amd_ring_info){
+		.base = r->base, .len = r->len, .size = r->size,
+		.head = r->head, .tail = r->tail,
+		.en = ring_flags(hw, ring) & AMD_VFCTRL_EN, .run = r->run,
+	};
+	pthread_mutex_unlock(&hw->lock);
+}
+
+void amd_hw_stats(struct amd_hw *hw, struct amd_hw_stats *st)
+{
+	pthread_mutex_lock(&hw->lock);
+	*st = hw->st;
+	st->ppr_pending = hw->ngroups;
+	pthread_mutex_unlock(&hw->lock);
+}
+
+uint64_t amd_hw_status(struct amd_hw *hw)
+{
+	return status(hw);
+}

@@ -1,0 +1,1374 @@
+/*
+ * Tegra241 CMDQV hardware model (see cmdqv_hw.h).  Guest-visible words live
+ * in the VINTF logical pages, where anybody may store to them at any time,
+ * so the model keeps its own copy of every word it owns or has accepted
+ * (CONS, STATUS, GERROR, the accepted GERRORN, the accepted BASE) and, on
+ * each step, compares the page against that copy: a write the hardware
+ * would refuse (CONS or BASE while enabled, toggles of inactive GERRORN
+ * bits, stores to read-only words) is put back, a legal one is adopted.
+ * All model-private queue state is guarded by the VINTF's mutex, which the
+ * consumer holds for a whole step; that makes every host operation happen
+ * at a command boundary, as the hardware guarantees after a STATUS
+ * handshake.  Lock order: VINTF lock, then the cache lock.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "sim/lib/fault.h"
+#include "vendors/nvidia/cmdqv_hw.h"
+
+#define ADDR48_MASK 0x0000ffffffffffffull
+#define SID20_MASK 0xfffffu
+#define MAX_TIMEOUT_SIDS 8
+
+/* Model-private state of one logical queue; guarded by the VINTF lock. */
+struct lvcmdq {
+	bool status_en;		/* what STATUS.ENABLED says */
+	bool atc_timeout;	/* ATC_INV timed out since the last CMD_SYNC */
+	unsigned enable_wait;	/* steps spent waiting to enable */
+	uint32_t cons;		/* CONS as the hardware holds it (RD | ERR) */
+	uint32_t gerror;
+	uint32_t gerrorn;	/* GERRORN with only the accepted toggles */
+	uint32_t bad_prod;	/* last PROD counted as invalid, plus one */
+	uint64_t base_raw;	/* accepted BASE register value */
+	uint64_t base_pa;	/* BASE latched at enable */
+	unsigned log2size;
+	uint64_t cons_dram_pa;	/* CONS mirror latched at enable; 0 = off */
+};
+
+struct isim_cmdqv_vintf {
+	struct isim_cmdqv *hw;
+	unsigned id;
+	pthread_mutex_t lock;
+	char *page0, *page1;
+	/* Host registers; atomics so getters may read them from anywhere. */
+	uint32_t config, status;
+	uint32_t sid_match[16], sid_replace[16];
+	uint64_t err_map[2];	/* published LVCMDQ_ERR_MAP */
+	uint64_t latched[2];	/* guarded by lock */
+	bool report_pending;	/* guarded by lock */
+	struct lvcmdq *q;
+	pthread_t thread;
+	bool running;		/* touched only by start/stop callers */
+	int stop;
+};
+
+struct tlb_entry {
+	uint64_t page;
+	uint16_t vmid, asid;
+	bool valid;
+};
+
+struct atc_entry {
+	uint64_t page;
+	uint32_t sid, ssid;
+	bool valid;
+};
+
+struct isim_cmdqv {
+	struct isim_cmdqv_config cfg;
+	struct isim_hw_mem mem;
+	unsigned per_vintf;
+	uint32_t enabled;
+	uint64_t int_mask;
+	uint32_t *cmdq_alloc;
+	void *map;
+	size_t map_len;
+	struct isim_cmdqv_vintf *vintfs;
+	isim_cmdqv_report_fn report;
+	void *report_arg;
+	isim_cmdqv_exec_fn exec;
+	void *exec_arg;
+
+	pthread_mutex_t cache_lock;
+	struct tlb_entry *tlb;
+	struct atc_entry *atc;
+	unsigned tlb_next, atc_next;
+	uint32_t timeout_sids[MAX_TIMEOUT_SIDS];
+	unsigned nr_timeout_sids;
+
+	struct isim_cmdqv_stats stats;	/* updated with relaxed atomics */
+};
+
+#define STAT_INC(hw, field) \
+	__atomic_fetch_add(&(hw)->stats.field, 1, __ATOMIC_RELAXED)
+
+static uint32_t ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void st32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static uint64_t ld64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void st64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Put @want back unless somebody already replaced @seen with another value. */
+static void restore32(uint32_t *p, uint32_t seen, uint32_t want)
+{
+	__atomic_compare_exchange_n(p, &seen, want, false, __ATOMIC_RELEASE,
+				    __ATOMIC_RELAXED);
+}
+
+static void restore64(uint64_t *p, uint64_t seen, uint64_t want)
+{
+	__atomic_compare_exchange_n(p, &seen, want, false, __ATOMIC_RELEASE,
+				    __ATOMIC_RELAXED);
+}
+
+static bool is_pow2(unsigned v)
+{
+	return v && !(v & (v - 1));
+}
+
+static unsigned ilog2u(unsigned v)
+{
+	unsigned l = 0;
+
+	while (v >>= 1)
+		l++;
+	return l;
+}
+
+/* ---------------------------------------------------------------- config */
+
+void isim_cmdqv_config_default(struct isim_cmdqv_config *cfg)
+{
+	*cfg = (struct isim_cmdqv_config) {
+		.version = 1,
+		.num_vintfs = 16,
+		.lvcmdqs_per_vintf = 2,
+		.sids_per_vintf = 16,
+		.cmdqs = ISIM_VCMDQ_LOG2SIZE_MAX,
+		.guest_allow_nh_all_vaa = true,
+		.privileged_cerror = ISIM_SMMU_CERROR_ILL,
+		.strict_cs = false,
+		.sid_miss_cerror = ISIM_SMMU_CERROR_ILL,
+		.cons_dram = false,
+		.honour_enabled_writes = false,
+		.strict_fields = false,
+		.use_vintf_vmid = true,
+		.sid_replace = true,
+		.init_err = true,
+		.err_map_latched = false,
+		.enable_delay = 0,
+		.iotlb_entries = 256,
+		.atc_entries = 64,
+	};
+}
+
+#define KNOB_UINT(f) { #f, offsetof(struct isim_cmdqv_config, f), false }
+#define KNOB_BOOL(f) { #f, offsetof(struct isim_cmdqv_config, f), true }
+
+static const struct {
+	const char *name;
+	size_t off;
+	bool is_bool;
+} knobs[] = {
+	KNOB_UINT(version), KNOB_UINT(num_vintfs), KNOB_UINT(lvcmdqs_per_vintf),
+	KNOB_UINT(sids_per_vintf), KNOB_UINT(cmdqs),
+	KNOB_BOOL(guest_allow_nh_all_vaa), KNOB_UINT(privileged_cerror),
+	KNOB_BOOL(strict_cs), KNOB_UINT(sid_miss_cerror), KNOB_BOOL(cons_dram),
+	KNOB_BOOL(honour_enabled_writes), KNOB_BOOL(strict_fields),
+	KNOB_BOOL(use_vintf_vmid), KNOB_BOOL(sid_replace), KNOB_BOOL(init_err),
+	KNOB_BOOL(err_map_latched), KNOB_UINT(enable_delay),
+	KNOB_UINT(iotlb_entries), KNOB_UINT(atc_entries),
+};
+
+static int parse_value(const char *s, size_t len, bool is_bool,
+		       unsigned long *out)
+{
+	static const char *const words[] = { "false", "true", "no", "yes",
+					     "off", "on" };
+	char buf[32], *end;
+
+	if (!len || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (is_bool)
+		for (unsigned i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+			if (!strcmp(buf, words[i])) {
+				*out = i & 1;
+				return 0;
+			}
+	if (buf[0] == '-')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(buf, &end, 0);
+	if (errno || *end || *out > (is_bool ? 1ul : 0xfffffffful))
+		return -EINVAL;
+	return 0;
+}
+
+int isim_cmdqv_config_parse(struct isim_cmdqv_config *cfg, const char *opts)
+{
+	const char *p = opts;
+
+	while (p && *p) {
+		const char *end = strchr(p, ','), *eq;
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		unsigned long val;
+		unsigned i;
+
+		eq = memchr(p, '=', len);
+		if (!eq)
+			return -EINVAL;
+		for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+			if (strlen(knobs[i].name) == (size_t)(eq - p) &&
+			    !memcmp(knobs[i].name, p, eq - p))
+				break;
+		if (i == sizeof(knobs) / sizeof(knobs[0]))
+			return -EINVAL;
+		if (parse_value(eq + 1, len - (eq + 1 - p), knobs[i].is_bool, &val))
+			return -EINVAL;
+		if (knobs[i].is_bool)
+			*(bool *)((char *)cfg + knobs[i].off) = val;
+		else
+			*(unsigned *)((char *)cfg + knobs[i].off) = val;
+		p = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+int isim_cmdqv_config_validate(const struct isim_cmdqv_config *cfg)
+{
+	/* Limits are the register widths: 6-bit VINTF and 7-bit LVCMDQ in
+	 * CMDQ_ALLOC, 128-bit error maps, 16 SID slots per VINTF block. */
+	if (cfg->version > 15 || !is_pow2(cfg->num_vintfs) ||
+	    cfg->num_vintfs > 64 || !is_pow2(cfg->lvcmdqs_per_vintf) ||
+	    cfg->num_vintfs * cfg->lvcmdqs_per_vintf > 128 ||
+	    !is_pow2(cfg->sids_per_vintf) || cfg->sids_per_vintf > 16 ||
+	    !cfg->cmdqs || cfg->cmdqs > ISIM_VCMDQ_LOG2SIZE_MAX)
+		return -EINVAL;
+	if (cfg->privileged_cerror != ISIM_SMMU_CERROR_ILL &&
+	    cfg->privileged_cerror != ISIM_SMMU_CERROR_ILL_ACCESS)
+		return -EINVAL;
+	if (cfg->sid_miss_cerror != 0 &&
+	    cfg->sid_miss_cerror != ISIM_SMMU_CERROR_ILL &&
+	    cfg->sid_miss_cerror != ISIM_SMMU_CERROR_ILL_ACCESS)
+		return -EINVAL;
+	if (!cfg->iotlb_entries || cfg->iotlb_entries > (1u << 20) ||
+	    !cfg->atc_entries || cfg->atc_entries > (1u << 20))
+		return -EINVAL;
+	return 0;
+}
+
+/* ------------------------------------------------------- IOTLB and ATC */
+
+static uint64_t page_of(uint64_t addr)
+{
+	return addr >> 12;
+}
+
+/* The 4 KiB pages [lo, hi) a TLBI by address covers. */
+static void tlbi_span(const struct isim_smmu_cmd *c, uint64_t *lo,
+		      uint64_t *hi)
+{
+	unsigned gshift;
+
+	if (!c->tg) {
+		*lo = page_of(c->addr);
+		*hi = *lo + 1;
+		return;
+	}
+	gshift = 12 + 2 * (c->tg - 1);	/* TG 1/2/3: 4K/16K/64K */
+	*lo = page_of(c->addr >> gshift << gshift);
+	*hi = *lo + (((uint64_t)c->num + 1) << c->scale << (gshift - 12));
+}
+
+static void tlb_invalidate(struct isim_cmdqv *hw, const struct isim_smmu_cmd *c)
+{
+	bool by_vmid = true, by_asid = false, by_va = false;
+	uint64_t lo = 0, hi = 0;
+
+	switch (c->op) {
+	case ISIM_SMMU_OP_TLBI_NH_ALL:
+	case ISIM_SMMU_OP_TLBI_S12_VMALL:
+		break;
+	case ISIM_SMMU_OP_TLBI_NH_ASID:
+		by_asid = true;
+		break;
+	case ISIM_SMMU_OP_TLBI_NH_VA:
+		by_asid = by_va = true;
+		break;
+	case ISIM_SMMU_OP_TLBI_NH_VAA:
+		by_va = true;
+		break;
+	case ISIM_SMMU_OP_TLBI_NSNH_ALL:
+		by_vmid = false;
+		break;
+	default:
+		/* EL2/EL3/S2 and configuration caches are not modelled. */
+		return;
+	}
+	if (by_va)
+		tlbi_span(c, &lo, &hi);
+	pthread_mutex_lock(&hw->cache_lock);
+	for (unsigned i = 0; i < hw->cfg.iotlb_entries; i++) {
+		struct tlb_entry *e = &hw->tlb[i];
+
+		if (!e->valid || (by_vmid && e->vmid != c->vmid) ||
+		    (by_asid && e->asid != c->asid) ||
+		    (by_va && (e->page < lo || e->page >= hi)))
+			continue;
+		e->valid = false;
+	}
+	pthread_mutex_unlock(&hw->cache_lock);
+}
+
+/* Returns true when the device did not answer (an ATC_INV timeout). */
+static bool atc_invalidate(struct isim_cmdqv *hw, const struct isim_smmu_cmd *c)
+{
+	uint64_t lo = 0, hi = UINT64_MAX;
+	bool timeout = false;
+
+	if (c->size < ISIM_SMMU_ATC_SIZE_ALL) {
+		uint64_t span = (uint64_t)1 << c->size;
+
+		lo = page_of(c->addr) & ~(span - 1);
+		hi = lo + span;
+	}
+	pthread_mutex_lock(&hw->cache_lock);
+	for (unsigned i = 0; i < hw->nr_timeout_sids; i++)
+		timeout |= hw->timeout_sids[i] == c->sid;
+	/* A device that does not answer keeps its translations. */
+	for (unsigned i = 0; !timeout && i < hw->cfg.atc_entries; i++) {
+		struct atc_entry *e = &hw->atc[i];
+
+		if (!e->valid || e->sid != c->sid ||
+		    (c->ssv && e->ssid != c->ssid) ||
+		    e->page < lo || e->page >= hi)
+			continue;
+		e->valid = false;
+	}
+	pthread_mutex_unlock(&hw->cache_lock);
+	return timeout;
+}
+
+void isim_cmdqv_iotlb_insert(struct isim_cmdqv *hw, uint16_t vmid,
+			     uint16_t asid, uint64_t va)
+{
+	pthread_mutex_lock(&hw->cache_lock);
+	hw->tlb[hw->tlb_next] = (struct tlb_entry) {
+		.page = page_of(va), .vmid = vmid, .asid = asid, .valid = true,
+	};
+	hw->tlb_next = (hw->tlb_next + 1) % hw->cfg.iotlb_entries;
+	pthread_mutex_unlock(&hw->cache_lock);
+}
+
+bool isim_cmdqv_iotlb_has(struct isim_cmdqv *hw, uint16_t vmid, uint16_t asid,
+			  uint64_t va)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&hw->cache_lock);
+	for (unsigned i = 0; i < hw->cfg.iotlb_entries && !found; i++)
+		found = hw->tlb[i].valid && hw->tlb[i].vmid == vmid &&
+			hw->tlb[i].asid == asid &&
+			hw->tlb[i].page == page_of(va);
+	pthread_mutex_unlock(&hw->cache_lock);
+	return found;
+}
+
+unsigned isim_cmdqv_iotlb_count(struct isim_cmdqv *hw)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&hw->cache_lock);
+	for (unsigned i = 0; i < hw->cfg.iotlb_entries; i++)
+		n += hw->tlb[i].valid;
+	pthread_mutex_unlock(&hw->cache_lock);
+	return n;
+}
+
+void isim_cmdqv_atc_insert(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
+			   uint64_t addr)
+{
+	pthread_mutex_lock(&hw->cache_lock);
+	hw->atc[hw->atc_next] = (struct atc_entry) {
+		.page = page_of(addr), .sid = sid, .ssid = ssid, .valid = true,
+	};
+	hw->atc_next = (hw->atc_next + 1) % hw->cfg.atc_entries;
+	pthread_mutex_unlock(&hw->cache_lock);
+}
+
+bool isim_cmdqv_atc_has(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
+			uint64_t addr)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&hw->cache_lock);
+	for (unsigned i = 0; i < hw->cfg.atc_entries && !found; i++)
+		found = hw->atc[i].valid && hw->atc[i].sid == sid &&
+			hw->atc[i].ssid == ssid &&
+			hw->atc[i].page == page_of(addr);
+	pthread_mutex_unlock(&hw->cache_lock);
+	return found;
+}
+
+unsigned isim_cmdqv_atc_count(struct isim_cmdqv *hw)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&hw->cache_lock);
+	for (unsigned i = 0; i < hw->cfg.atc_entries; i++)
+		n += hw->atc[i].valid;
+	pthread_mutex_unlock(&hw->cache_lock);
+	return n;
+}
+
+int isim_cmdqv_atc_set_timeout(struct isim_cmdqv *hw, uint32_t sid, bool on)
+{
+	int rc = 0;
+	unsigned i;
+
+	pthread_mutex_lock(&hw->cache_lock);
+	for (i = 0; i < hw->nr_timeout_sids; i++)
+		if (hw->timeout_sids[i] == sid)
+			break;
+	if (on && i == hw->nr_timeout_sids) {
+		if (i == MAX_TIMEOUT_SIDS)
+			rc = -ENOSPC;
+		else
+			hw->timeout_sids[hw->nr_timeout_sids++] = sid;
+	} else if (!on && i < hw->nr_timeout_sids) {
+		hw->timeout_sids[i] = hw->timeout_sids[--hw->nr_timeout_sids];
+	}
+	pthread_mutex_unlock(&hw->cache_lock);
+	return rc;
+}
+
+void isim_cmdqv_get_stats(struct isim_cmdqv *hw, struct isim_cmdqv_stats *out)
+{
+	const uint64_t *src = (const uint64_t *)&hw->stats;
+	uint64_t *dst = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------- register access */
+
+static uint32_t *q_reg(struct isim_cmdqv_vintf *v, unsigned lidx, unsigned off)
+{
+	return isim_vcmdq_reg(v->page0 + ISIM_VCMDQ_SLOT_STRIDE * lidx, off);
+}
+
+static uint64_t *q_reg1(struct isim_cmdqv_vintf *v, unsigned lidx,
+			unsigned off)
+{
+	return isim_vcmdq_reg64(v->page1 + ISIM_VCMDQ_SLOT_STRIDE * lidx, off);
+}
+
+static bool q_mapped(const struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	unsigned q = v->id * v->hw->per_vintf + lidx;
+
+	return ld32(&v->hw->cmdq_alloc[q]) & ISIM_CMDQV_CMDQ_ALLOC_ALLOCATED;
+}
+
+static bool vintf_on(const struct isim_cmdqv_vintf *v)
+{
+	return (ld32(&v->status) & ISIM_CMDQV_VINTF_EN) && ld32(&v->hw->enabled);
+}
+
+/* Toggle @bit of GERROR unless it is already active.  True if raised. */
+static bool raise_gerror(struct isim_cmdqv_vintf *v, unsigned lidx,
+			 uint32_t bit)
+{
+	struct lvcmdq *q = &v->q[lidx];
+
+	if ((q->gerror ^ q->gerrorn) & bit)
+		return false;
+	q->gerror ^= bit;
+	st32(q_reg(v, lidx, ISIM_VCMDQ_GERROR), q->gerror);
+	v->latched[lidx / 64] |= 1ull << (lidx % 64);
+	v->report_pending = true;
+	return true;
+}
+
+/* CONS is the hardware's to publish; the optional DRAM mirror follows it. */
+static void publish_cons(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	struct lvcmdq *q = &v->q[lidx];
+	uint32_t le;
+
+	st32(q_reg(v, lidx, ISIM_VCMDQ_CONS), q->cons);
+	if (!q->cons_dram_pa)
+		return;
+	le = htole32(q->cons);
+	if (isim_hw_write(&v->hw->mem, q->cons_dram_pa, &le, sizeof(le)) &&
+	    raise_gerror(v, lidx, ISIM_VCMDQ_GERROR_CONS_DRAM_ABT))
+		STAT_INC(v->hw, cons_dram_abt);
+}
+
+/* RD keeps pointing at the culprit; ERR is written before GERROR toggles
+ * so a handler that sees the toggle also sees the code. */
+static void raise_cmdq_err(struct isim_cmdqv_vintf *v, unsigned lidx,
+			   unsigned code)
+{
+	struct lvcmdq *q = &v->q[lidx];
+
+	q->cons = (q->cons & ~ISIM_VCMDQ_CONS_ERR_MASK) |
+		  (code << ISIM_VCMDQ_CONS_ERR_SHIFT);
+	publish_cons(v, lidx);
+	raise_gerror(v, lidx, ISIM_VCMDQ_GERROR_CMDQ_ERR);
+	STAT_INC(v->hw, cerror[code & 7]);
+}
+
+static void vintf_publish_maps(struct isim_cmdqv_vintf *v)
+{
+	uint64_t map[2] = { 0, 0 };
+
+	if (v->hw->cfg.err_map_latched) {
+		map[0] = v->latched[0];
+		map[1] = v->latched[1];
+	} else {
+		for (unsigned i = 0; i < v->hw->per_vintf; i++)
+			if (v->q[i].gerror ^ v->q[i].gerrorn)
+				map[i / 64] |= 1ull << (i % 64);
+	}
+	st64(&v->err_map[0], map[0]);
+	st64(&v->err_map[1], map[1]);
+}
+
+/* ---------------------------------------------------- control transitions */
+
+/*
+ * Accept GERRORN toggles only for active bits, as newer QEMU does: the
+ * SMMUv3 architecture leaves the others CONSTRAINED UNPREDICTABLE.
+ */
+static void sanitize_gerrorn(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	struct lvcmdq *q = &v->q[lidx];
+	uint32_t *reg = q_reg(v, lidx, ISIM_VCMDQ_GERRORN);
+	uint32_t seen = ld32(reg);
+
+	if (seen == q->gerrorn)
+		return;
+	q->gerrorn ^= (seen ^ q->gerrorn) & (q->gerror ^ q->gerrorn);
+	if (seen != q->gerrorn) {
+		STAT_INC(v->hw, ignored_gerrorn_toggles);
+		restore32(reg, seen, q->gerrorn);
+	}
+}
+
+static bool can_enable(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	const struct lvcmdq *q = &v->q[lidx];
+	unsigned log2size = q->base_raw & ISIM_VCMDQ_BASE_LOG2SIZE_MASK;
+
+	return q_mapped(v, lidx) && (q->base_raw & ISIM_VCMDQ_BASE_ADDR_MASK) &&
+	       log2size >= 1 && log2size <= v->hw->cfg.cmdqs;
+}
+
+static void latch_base(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	struct lvcmdq *q = &v->q[lidx];
+
+	q->base_pa = q->base_raw & ISIM_VCMDQ_BASE_ADDR_MASK;
+	q->log2size = q->base_raw & ISIM_VCMDQ_BASE_LOG2SIZE_MASK;
+	q->cons_dram_pa = 0;
+	if (v->hw->cfg.cons_dram)
+		q->cons_dram_pa = ld64(q_reg1(v, lidx, ISIM_VCMDQ_CONS_INDX_BASE)) &
+				  ADDR48_MASK;
+}
+
+static void set_status(struct isim_cmdqv_vintf *v, unsigned lidx, bool en)
+{
+	v->q[lidx].status_en = en;
+	st32(q_reg(v, lidx, ISIM_VCMDQ_STATUS), en ? ISIM_VCMDQ_EN : 0);
+}
+
+/*
+ * Reconcile the page with the model's copy, then move STATUS toward what
+ * CONFIG.EN and the parent enables ask for.  Returns the work done.
+ */
+static unsigned lvcmdq_control(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	const struct isim_cmdqv_config *cfg = &v->hw->cfg;
+	struct lvcmdq *q = &v->q[lidx];
+	uint32_t *cons = q_reg(v, lidx, ISIM_VCMDQ_CONS);
+	uint64_t *base = q_reg1(v, lidx, ISIM_VCMDQ_BASE);
+	bool frozen = q->status_en && !cfg->honour_enabled_writes;
+	uint32_t seen;
+	uint64_t seen64;
+
+	sanitize_gerrorn(v, lidx);
+	if (ld32(q_reg(v, lidx, ISIM_VCMDQ_STATUS)) != (q->status_en ? 1u : 0u))
+		set_status(v, lidx, q->status_en);
+	if (ld32(q_reg(v, lidx, ISIM_VCMDQ_GERROR)) != q->gerror)
+		st32(q_reg(v, lidx, ISIM_VCMDQ_GERROR), q->gerror);
+
+	seen = ld32(cons);
+	if (seen != q->cons) {
+		if (frozen) {
+			STAT_INC(v->hw, ignored_cons_writes);
+			restore32(cons, seen, q->cons);
+		} else {
+			q->cons = seen;
+		}
+	}
+	seen64 = ld64(base);
+	if (seen64 != q->base_raw) {
+		if (frozen) {
+			STAT_INC(v->hw, ignored_base_writes);
+			restore64(base, seen64, q->base_raw);
+		} else {
+			q->base_raw = seen64;
+			if (q->status_en)
+				latch_base(v, lidx);
+		}
+	}
+
+	if (!(ld32(q_reg(v, lidx, ISIM_VCMDQ_CONFIG)) & ISIM_VCMDQ_EN) ||
+	    !vintf_on(v)) {
+		q->enable_wait = 0;
+		if (!q->status_en)
+			return 0;
+		/* The host's flush CMD_SYNC would drop a pending timeout. */
+		q->atc_timeout = false;
+		set_status(v, lidx, false);
+		return 1;
+	}
+	if (q->status_en)
+		return 0;
+	if (!can_enable(v, lidx)) {
+		/*
+		 * Like CMDQ_ERR: raised once, and tried again only after the
+		 * guest acknowledged it, so an unfixed queue fails afresh.
+		 */
+		if (!cfg->init_err ||
+		    ((q->gerror ^ q->gerrorn) & ISIM_VCMDQ_GERROR_INIT_ERR))
+			return 0;
+		raise_gerror(v, lidx, ISIM_VCMDQ_GERROR_INIT_ERR);
+		STAT_INC(v->hw, init_err);
+		return 1;
+	}
+	if (q->enable_wait++ < cfg->enable_delay)
+		return 1;
+	q->enable_wait = 0;
+	q->bad_prod = 0;
+	latch_base(v, lidx);
+	set_status(v, lidx, true);
+	return 1;
+}
+
+/* ------------------------------------------------------------- consumer */
+
+static bool sid_lookup(struct isim_cmdqv_vintf *v, uint32_t vsid,
+		       uint32_t *psid)
+{
+	if (vsid > SID20_MASK)
+		return false;
+	for (unsigned s = 0; s < v->hw->cfg.sids_per_vintf; s++) {
+		uint32_t m = ld32(&v->sid_match[s]);
+
+		if ((m & 1) && ((m >> 1) & SID20_MASK) == vsid) {
+			*psid = ld32(&v->sid_replace[s]) & SID20_MASK;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Which opcodes a guest-owned (HYP_OWN=0) VINTF accepts: 0 or a CERROR. */
+static unsigned guest_op_verdict(const struct isim_cmdqv_config *cfg,
+				 unsigned op)
+{
+	switch (op) {
+	case ISIM_SMMU_OP_TLBI_NH_ASID:
+	case ISIM_SMMU_OP_TLBI_NH_VA:
+	case ISIM_SMMU_OP_ATC_INV:
+	case ISIM_SMMU_OP_CMD_SYNC:
+		return 0;
+	case ISIM_SMMU_OP_TLBI_NH_ALL:
+	case ISIM_SMMU_OP_TLBI_NH_VAA:
+		if (cfg->guest_allow_nh_all_vaa)
+			return 0;
+		return cfg->privileged_cerror;
+	default:
+		return cfg->privileged_cerror;
+	}
+}
+
+/*
+ * Carry out one fetched command.  Returns 0 when it took effect (CONS may
+ * move past it) or the CERROR code to halt with.
+ */
+static unsigned execute(struct isim_cmdqv_vintf *v, unsigned lidx,
+			const uint64_t dw[2])
+{
+	struct isim_cmdqv *hw = v->hw;
+	const struct isim_cmdqv_config *cfg = &hw->cfg;
+	struct lvcmdq *q = &v->q[lidx];
+	uint32_t config = ld32(&v->config);
+	bool guest = !(config & ISIM_CMDQV_VINTF_HYP_OWN);
+	struct isim_smmu_cmd cmd;
+	unsigned code;
+
+	if (isim_smmu_cmd_decode(dw, &cmd))
+		return ISIM_SMMU_CERROR_ILL;
+	if (cfg->strict_fields && isim_smmu_cmd_check_fields(dw))
+		return ISIM_SMMU_CERROR_ILL;
+	if (guest) {
+		code = guest_op_verdict(cfg, cmd.op);
+		if (code)
+			return code;
+		if (cfg->use_vintf_vmid && cmd.op != ISIM_SMMU_OP_ATC_INV &&
+		    cmd.op != ISIM_SMMU_OP_CMD_SYNC)
+			cmd.vmid = ISIM_CMDQV_VINTF_VMID(config);
+	}
+
+	switch (cmd.op) {
+	case ISIM_SMMU_OP_CMD_SYNC:
+		/* Consumption is synchronous, so everything before is done. */
+		if (cmd.cs != ISIM_SMMU_SYNC_CS_NONE && cfg->strict_cs)
+			return ISIM_SMMU_CERROR_ILL;
+		if (q->atc_timeout) {
+			q->atc_timeout = false;
+			return ISIM_SMMU_CERROR_ATC_INV_SYNC;
+		}
+		break;
+	case ISIM_SMMU_OP_ATC_INV:
+		if (guest && cfg->sid_replace) {
+			uint32_t psid;
+
+			if (!sid_lookup(v, cmd.sid, &psid)) {
+				STAT_INC(hw, sid_misses);
+				if (cfg->sid_miss_cerror)
+					return cfg->sid_miss_cerror;
+				return 0;	/* dropped: no device to reach */
+			}
+			cmd.sid = psid;
+		}
+		if (atc_invalidate(hw, &cmd)) {
+			q->atc_timeout = true;
+			STAT_INC(hw, atc_timeouts);
+		}
+		break;
+	default:
+		tlb_invalidate(hw, &cmd);
+		break;
+	}
+	STAT_INC(hw, executed[cmd.op]);
+	if (hw->exec)
+		hw->exec(hw->exec_arg, v->id, lidx, &cmd);
+	return 0;
+}
+
+/* Consume at most one entry of queue @lidx.  Returns the work done. */
+static unsigned consume_one(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	struct lvcmdq *q = &v->q[lidx];
+	uint32_t n, mask, prod, cons;
+	uint64_t dw[2];
+	uint8_t ent[ISIM_SMMU_CMD_SIZE];
+	unsigned code;
+
+	if (!q->status_en || !q_mapped(v, lidx) ||
+	    ((q->gerror ^ q->gerrorn) & ISIM_VCMDQ_GERROR_CMDQ_ERR))
+		return 0;
+	/* A disable is honoured between commands, never inside one. */
+	if (!(ld32(q_reg(v, lidx, ISIM_VCMDQ_CONFIG)) & ISIM_VCMDQ_EN))
+		return lvcmdq_control(v, lidx);
+
+	n = 1u << q->log2size;
+	mask = 2 * n - 1;
+	/* Bit 31 and anything above the wrap bit are not pointer bits. */
+	prod = ld32(q_reg(v, lidx, ISIM_VCMDQ_PROD)) & mask;
+	cons = q->cons & mask;
+	if (prod == cons)
+		return 0;
+	if (((prod - cons) & mask) > n) {
+		/* More than a ring's worth pending: the producer is broken;
+		 * wait for a sane PROD and count each bad value once. */
+		if (q->bad_prod != prod + 1) {
+			q->bad_prod = prod + 1;
+			STAT_INC(v->hw, bad_prod);
+		}
+		return 0;
+	}
+	q->bad_prod = 0;
+
+	STAT_INC(v->hw, fetches);
+	if (isim_hw_read(&v->hw->mem,
+			 q->base_pa + ((uint64_t)(cons & (n - 1)) << ISIM_SMMU_CMD_SHIFT),
+			 ent, sizeof(ent))) {
+		raise_cmdq_err(v, lidx, ISIM_SMMU_CERROR_ABT);
+		return 1;
+	}
+	isim_smmu_cmd_from_le(ent, dw);
+	code = execute(v, lidx, dw);
+	if (code) {
+		raise_cmdq_err(v, lidx, code);
+		return 1;
+	}
+	q->cons = (q->cons & ISIM_VCMDQ_CONS_ERR_MASK) | ((cons + 1) & mask);
+	publish_cons(v, lidx);
+	return 1;
+}
+
+static void deliver_report(struct isim_cmdqv_vintf *v)
+{
+	struct isim_cmdqv *hw = v->hw;
+	uint64_t map[2] = { ld64(&v->err_map[0]), ld64(&v->err_map[1]) };
+	bool masked = ld64(&hw->int_mask) & (1ull << v->id);
+
+	if (masked || !hw->report) {
+		STAT_INC(hw, reports_suppressed);
+		return;
+	}
+	STAT_INC(hw, reports);
+	hw->report(hw->report_arg, v->id, map);
+}
+
+unsigned isim_cmdqv_vintf_step(struct isim_cmdqv_vintf *v, unsigned budget)
+{
+	unsigned work = 0, round;
+	bool report;
+
+	pthread_mutex_lock(&v->lock);
+	for (unsigned i = 0; i < v->hw->per_vintf; i++)
+		work += lvcmdq_control(v, i);
+	/* Round-robin so that one busy queue cannot starve its siblings. */
+	do {
+		round = 0;
+		for (unsigned i = 0; i < v->hw->per_vintf && budget; i++) {
+			unsigned w = consume_one(v, i);
+
+			round += w;
+			budget -= w;
+		}
+		work += round;
+	} while (round && budget);
+	vintf_publish_maps(v);
+	report = v->report_pending;
+	v->report_pending = false;
+	pthread_mutex_unlock(&v->lock);
+	/* Outside the lock: the driver's handler may read the model back. */
+	if (report)
+		deliver_report(v);
+	return work;
+}
+
+unsigned isim_cmdqv_step(struct isim_cmdqv *hw, unsigned budget)
+{
+	unsigned work = 0;
+
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
+		work += isim_cmdqv_vintf_step(&hw->vintfs[i], budget);
+	return work;
+}
+
+static void *vintf_thread(void *arg)
+{
+	struct isim_cmdqv_vintf *v = arg;
+	unsigned idle = 0;
+
+	while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE)) {
+		if (isim_cmdqv_vintf_step(v, 64)) {
+			idle = 0;
+		} else if (++idle < 256) {
+			sched_yield();
+		} else {
+			/* Long idle: back off so a quiet model costs little. */
+			struct timespec ts = { 0, 20000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+int isim_cmdqv_vintf_start(struct isim_cmdqv_vintf *v)
+{
+	if (v->running)
+		return -EBUSY;
+	__atomic_store_n(&v->stop, 0, __ATOMIC_RELEASE);
+	if (isim_should_fail() || pthread_create(&v->thread, NULL, vintf_thread, v))
+		return -EAGAIN;
+	v->running = true;
+	return 0;
+}
+
+void isim_cmdqv_vintf_stop(struct isim_cmdqv_vintf *v)
+{
+	if (!v->running)
+		return;
+	__atomic_store_n(&v->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(v->thread, NULL);
+	v->running = false;
+}
+
+/* --------------------------------------------------------- device setup */
+
+int isim_cmdqv_new(const struct isim_cmdqv_config *cfg,
+		   const struct isim_hw_mem *mem, struct isim_cmdqv **out)
+{
+	struct isim_cmdqv *hw;
+	uintptr_t pages;
+	unsigned nr_q;
+	int rc;
+
+	hw = isim_kzalloc(sizeof(*hw));
+	if (!hw)
+		return -ENOMEM;
+	if (cfg)
+		hw->cfg = *cfg;
+	else
+		isim_cmdqv_config_default(&hw->cfg);
+	rc = isim_cmdqv_config_validate(&hw->cfg);
+	if (rc)
+		goto err_free;
+	hw->mem = *mem;
+	hw->per_vintf = hw->cfg.lvcmdqs_per_vintf;
+	nr_q = hw->cfg.num_vintfs * hw->per_vintf;
+
+	rc = -ENOMEM;
+	hw->cmdq_alloc = isim_kcalloc(nr_q, sizeof(*hw->cmdq_alloc));
+	if (!hw->cmdq_alloc)
+		goto err_free;
+	hw->tlb = isim_kcalloc(hw->cfg.iotlb_entries, sizeof(*hw->tlb));
+	if (!hw->tlb)
+		goto err_alloc;
+	hw->atc = isim_kcalloc(hw->cfg.atc_entries, sizeof(*hw->atc));
+	if (!hw->atc)
+		goto err_tlb;
+	hw->vintfs = isim_kcalloc(hw->cfg.num_vintfs, sizeof(*hw->vintfs));
+	if (!hw->vintfs)
+		goto err_atc;
+	/* All logical pages in one anonymous mapping, laid out as in the MMIO
+	 * window; one spare page lets us align to 64 KiB.  Untouched pages
+	 * cost nothing. */
+	hw->map_len = (2 * (size_t)hw->cfg.num_vintfs + 1) * ISIM_CMDQV_PAGE_SIZE;
+	hw->map = isim_should_fail() ? MAP_FAILED :
+		  mmap(NULL, hw->map_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hw->map == MAP_FAILED)
+		goto err_vintfs;
+	pages = ((uintptr_t)hw->map + ISIM_CMDQV_PAGE_SIZE - 1) &
+		~(uintptr_t)(ISIM_CMDQV_PAGE_SIZE - 1);
+
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++) {
+		struct isim_cmdqv_vintf *v = &hw->vintfs[i];
+
+		v->hw = hw;
+		v->id = i;
+		v->page0 = (char *)pages + 2 * (size_t)i * ISIM_CMDQV_PAGE_SIZE;
+		v->page1 = v->page0 + ISIM_CMDQV_PAGE_SIZE;
+		v->q = isim_kcalloc(hw->per_vintf, sizeof(*v->q));
+		if (!v->q)
+			goto err_queues;
+		for (unsigned l = 0; l < hw->per_vintf; l++)
+			hw->cmdq_alloc[i * hw->per_vintf + l] = (i << 15) | (l << 1);
+	}
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
+		pthread_mutex_init(&hw->vintfs[i].lock, NULL);
+	pthread_mutex_init(&hw->cache_lock, NULL);
+	*out = hw;
+	return 0;
+
+err_queues:
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
+		free(hw->vintfs[i].q);
+	munmap(hw->map, hw->map_len);
+err_vintfs:
+	free(hw->vintfs);
+err_atc:
+	free(hw->atc);
+err_tlb:
+	free(hw->tlb);
+err_alloc:
+	free(hw->cmdq_alloc);
+err_free:
+	free(hw);
+	return rc;
+}
+
+void isim_cmdqv_free(struct isim_cmdqv *hw)
+{
+	if (!hw)
+		return;
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
+		isim_cmdqv_vintf_stop(&hw->vintfs[i]);
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++) {
+		pthread_mutex_destroy(&hw->vintfs[i].lock);
+		free(hw->vintfs[i].q);
+	}
+	pthread_mutex_destroy(&hw->cache_lock);
+	munmap(hw->map, hw->map_len);
+	free(hw->vintfs);
+	free(hw->atc);
+	free(hw->tlb);
+	free(hw->cmdq_alloc);
+	free(hw);
+}
+
+const struct isim_cmdqv_config *isim_cmdqv_get_config(const struct isim_cmdqv *hw)
+{
+	return &hw->cfg;
+}
+
+void isim_cmdqv_set_report(struct isim_cmdqv *hw, isim_cmdqv_report_fn fn,
+			   void *arg)
+{
+	hw->report = fn;
+	hw->report_arg = arg;
+}
+
+void isim_cmdqv_set_exec_hook(struct isim_cmdqv *hw, isim_cmdqv_exec_fn fn,
+			      void *arg)
+{
+	hw->exec = fn;
+	hw->exec_arg = arg;
+}
+
+/* Take every queue of @v to the state its enables now ask for. */
+static void vintf_settle(struct isim_cmdqv_vintf *v)
+{
+	for (unsigned i = 0; i < v->hw->per_vintf; i++)
+		lvcmdq_control(v, i);
+	vintf_publish_maps(v);
+}
+
+void isim_cmdqv_enable(struct isim_cmdqv *hw, bool en)
+{
+	st32(&hw->enabled, en);
+	if (en)
+		return;
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++) {
+		pthread_mutex_lock(&hw->vintfs[i].lock);
+		vintf_settle(&hw->vintfs[i]);
+		pthread_mutex_unlock(&hw->vintfs[i].lock);
+	}
+}
+
+bool isim_cmdqv_enabled(const struct isim_cmdqv *hw)
+{
+	return ld32(&hw->enabled);
+}
+
+uint32_t isim_cmdqv_param(const struct isim_cmdqv *hw)
+{
+	return hw->cfg.version |
+	       ilog2u(hw->cfg.num_vintfs * hw->per_vintf) << 4 |
+	       ilog2u(hw->cfg.num_vintfs) << 8 |
+	       ilog2u(hw->cfg.sids_per_vintf) << 12;
+}
+
+unsigned isim_cmdqv_num_vintfs(const struct isim_cmdqv *hw)
+{
+	return hw->cfg.num_vintfs;
+}
+
+unsigned isim_cmdqv_lvcmdqs_per_vintf(const struct isim_cmdqv *hw)
+{
+	return hw->per_vintf;
+}
+
+uint32_t isim_cmdqv_cmdq_alloc(const struct isim_cmdqv *hw, unsigned q)
+{
+	if (q >= hw->cfg.num_vintfs * hw->per_vintf)
+		return 0;
+	return ld32(&hw->cmdq_alloc[q]);
+}
+
+uint64_t isim_cmdqv_vintf_err_map(const struct isim_cmdqv *hw)
+{
+	uint64_t map = 0;
+
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
+		if (ld64(&hw->vintfs[i].err_map[0]) |
+		    ld64(&hw->vintfs[i].err_map[1]))
+			map |= 1ull << i;
+	return map;
+}
+
+void isim_cmdqv_cmdq_err_map(const struct isim_cmdqv *hw, uint64_t map[2])
+{
+	map[0] = map[1] = 0;
+	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++) {
+		const struct isim_cmdqv_vintf *v = &hw->vintfs[i];
+
+		for (unsigned l = 0; l < hw->per_vintf; l++) {
+			unsigned q = i * hw->per_vintf + l;
+
+			if (ld64(&v->err_map[l / 64]) & (1ull << (l % 64)))
+				map[q / 64] |= 1ull << (q % 64);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ VINTF */
+
+struct isim_cmdqv_vintf *isim_cmdqv_vintf(struct isim_cmdqv *hw, unsigned idx)
+{
+	return idx < hw->cfg.num_vintfs ? &hw->vintfs[idx] : NULL;
+}
+
+unsigned isim_cmdqv_vintf_id(const struct isim_cmdqv_vintf *v)
+{
+	return v->id;
+}
+
+void *isim_cmdqv_vintf_page0(struct isim_cmdqv_vintf *v)
+{
+	return v->page0;
+}
+
+void *isim_cmdqv_vintf_page1(struct isim_cmdqv_vintf *v)
+{
+	return v->page1;
+}
+
+int isim_cmdqv_vintf_configure(struct isim_cmdqv_vintf *v, uint16_t vmid,
+			       bool hyp_own)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&v->lock);
+	if (ld32(&v->config) & ISIM_CMDQV_VINTF_EN)
+		rc = -EBUSY;
+	else
+		st32(&v->config, (uint32_t)vmid << 1 |
+				 (hyp_own ? ISIM_CMDQV_VINTF_HYP_OWN : 0));
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+void isim_cmdqv_vintf_enable(struct isim_cmdqv_vintf *v, bool en)
+{
+	uint32_t config;
+
+	pthread_mutex_lock(&v->lock);
+	config = ld32(&v->config) & ~ISIM_CMDQV_VINTF_EN;
+	st32(&v->config, config | (en ? ISIM_CMDQV_VINTF_EN : 0));
+	st32(&v->status, en ? ISIM_CMDQV_VINTF_EN : 0);
+	if (!en)
+		vintf_settle(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+uint32_t isim_cmdqv_vintf_config_reg(const struct isim_cmdqv_vintf *v)
+{
+	return ld32(&v->config);
+}
+
+uint32_t isim_cmdqv_vintf_status_reg(const struct isim_cmdqv_vintf *v)
+{
+	uint32_t s = ld32(&v->status) | v->hw->per_vintf << 16;
+
+	if (ld64(&v->err_map[0]) | ld64(&v->err_map[1]))
+		s |= ISIM_CMDQV_VINTF_STATUS_ERR;
+	return s;
+}
+
+int isim_cmdqv_vintf_set_sid(struct isim_cmdqv_vintf *v, unsigned slot,
+			     uint32_t vsid, uint32_t psid)
+{
+	if (slot >= v->hw->cfg.sids_per_vintf || vsid > SID20_MASK ||
+	    psid > SID20_MASK)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	st32(&v->sid_replace[slot], psid);
+	st32(&v->sid_match[slot], vsid << 1 | 1);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+int isim_cmdqv_vintf_clear_sid(struct isim_cmdqv_vintf *v, unsigned slot)
+{
+	if (slot >= v->hw->cfg.sids_per_vintf)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	st32(&v->sid_match[slot], 0);
+	st32(&v->sid_replace[slot], 0);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+void isim_cmdqv_vintf_lvcmdq_err_map(const struct isim_cmdqv_vintf *v,
+				     uint64_t map[2])
+{
+	map[0] = ld64(&v->err_map[0]);
+	map[1] = ld64(&v->err_map[1]);
+}
+
+void isim_cmdqv_vintf_mask_irq(struct isim_cmdqv_vintf *v, bool masked)
+{
+	uint64_t bit = 1ull << v->id;
+
+	if (masked)
+		__atomic_fetch_or(&v->hw->int_mask, bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&v->hw->int_mask, ~bit, __ATOMIC_RELEASE);
+}
+
+static void lvcmdq_deinit_locked(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	struct lvcmdq *q = &v->q[lidx];
+
+	st32(q_reg(v, lidx, ISIM_VCMDQ_CONFIG), 0);
+	set_status(v, lidx, false);
+	q->atc_timeout = false;
+	q->enable_wait = 0;
+	q->bad_prod = 0;
+	st32(q_reg(v, lidx, ISIM_VCMDQ_PROD), 0);
+	q->cons = 0;
+	st32(q_reg(v, lidx, ISIM_VCMDQ_CONS), 0);
+	q->base_raw = q->base_pa = q->cons_dram_pa = 0;
+	q->log2size = 0;
+	st64(q_reg1(v, lidx, ISIM_VCMDQ_BASE), 0);
+	st64(q_reg1(v, lidx, ISIM_VCMDQ_CONS_INDX_BASE), 0);
+	q->gerrorn = q->gerror;
+	st32(q_reg(v, lidx, ISIM_VCMDQ_GERRORN), q->gerrorn);
+	v->latched[lidx / 64] &= ~(1ull << (lidx % 64));
+}
+
+void isim_cmdqv_vintf_deinit(struct isim_cmdqv_vintf *v)
+{
+	pthread_mutex_lock(&v->lock);
+	for (unsigned i = v->hw->per_vintf; i-- > 0;) {
+		lvcmdq_deinit_locked(v, i);
+		__atomic_fetch_and(&v->hw->cmdq_alloc[v->id * v->hw->per_vintf + i],
+				   ~ISIM_CMDQV_CMDQ_ALLOC_ALLOCATED,
+				   __ATOMIC_RELEASE);
+	}
+	st32(&v->config, 0);
+	st32(&v->status, 0);
+	for (unsigned s = 0; s < v->hw->cfg.sids_per_vintf; s++) {
+		st32(&v->sid_match[s], 0);
+		st32(&v->sid_replace[s], 0);
+	}
+	vintf_publish_maps(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* ----------------------------------------------------------------- LVCMDQ */
+
+unsigned isim_cmdqv_vcmdq_index(const struct isim_cmdqv_vintf *v,
+				unsigned lidx)
+{
+	return v->id * v->hw->per_vintf + lidx;
+}
+
+void *isim_cmdqv_lvcmdq_page0(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	if (lidx >= v->hw->per_vintf)
+		return NULL;
+	return v->page0 + ISIM_VCMDQ_SLOT_STRIDE * lidx;
+}
+
+void *isim_cmdqv_lvcmdq_page1(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	if (lidx >= v->hw->per_vintf)
+		return NULL;
+	return v->page1 + ISIM_VCMDQ_SLOT_STRIDE * lidx;
+}
+
+static int lvcmdq_set_mapped(struct isim_cmdqv_vintf *v, unsigned lidx,
+			     bool mapped)
+{
+	uint32_t *reg;
+
+	if (lidx >= v->hw->per_vintf)
+		return -EINVAL;
+	reg = &v->hw->cmdq_alloc[isim_cmdqv_vcmdq_index(v, lidx)];
+	pthread_mutex_lock(&v->lock);
+	if (mapped)
+		__atomic_fetch_or(reg, ISIM_CMDQV_CMDQ_ALLOC_ALLOCATED,
+				  __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(reg, ~ISIM_CMDQV_CMDQ_ALLOC_ALLOCATED,
+				   __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+int isim_cmdqv_lvcmdq_map(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	return lvcmdq_set_mapped(v, lidx, true);
+}
+
+int isim_cmdqv_lvcmdq_unmap(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	return lvcmdq_set_mapped(v, lidx, false);
+}
+
+bool isim_cmdqv_lvcmdq_mapped(const struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	return lidx < v->hw->per_vintf && q_mapped(v, lidx);
+}
+
+int isim_cmdqv_lvcmdq_set_base(struct isim_cmdqv_vintf *v, unsigned lidx,
+			       uint64_t pa, unsigned log2size)
+{
+	uint64_t val = pa | log2size;
+	int rc = 0;
+
+	if (lidx >= v->hw->per_vintf || (pa & ~ISIM_VCMDQ_BASE_ADDR_MASK) ||
+	    log2size > ISIM_VCMDQ_BASE_LOG2SIZE_MASK)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	if (v->q[lidx].status_en) {
+		rc = -EBUSY;
+	} else {
+		st64(q_reg1(v, lidx, ISIM_VCMDQ_BASE), val);
+		v->q[lidx].base_raw = val;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+uint64_t isim_cmdqv_lvcmdq_base(const struct isim_cmdqv_vintf *v,
+				unsigned lidx)
+{
+	if (lidx >= v->hw->per_vintf)
+		return 0;
+	return ld64((const uint64_t *)(v->page1 + ISIM_VCMDQ_SLOT_STRIDE * lidx +
+				       ISIM_VCMDQ_BASE));
+}
+
+int isim_cmdqv_lvcmdq_deinit(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	if (lidx >= v->hw->per_vintf)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	lvcmdq_deinit_locked(v, lidx);
+	vintf_publish_maps(v);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+bool isim_cmdqv_lvcmdq_atc_timeout(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	bool latched;
+
+	if (lidx >= v->hw->per_vintf)
+		return false;
+	pthread_mutex_lock(&v->lock);
+	latched = v->q[lidx].atc_timeout;
+	pthread_mutex_unlock(&v->lock);
+	return latched;
+}
