@@ -6,20 +6,60 @@
 #ifndef ISIM_BENCH_H
 #define ISIM_BENCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct isim_fd;
 
 struct bench_opts {
 	unsigned long n;	/* operations per measurement (--n) */
 	unsigned reps;		/* repetitions; the best is kept (--reps) */
+	bool n_set;		/* --n was given: overrides a bench's own default */
 };
+
+/* The bench's own default @dflt unless --n was given. */
+static inline unsigned long bench_n(const struct bench_opts *o,
+				    unsigned long dflt)
+{
+	return o->n_set ? o->n : dflt;
+}
+
+static inline double bench_min(double a, double b)
+{
+	return a < b ? a : b;
+}
 
 uint64_t bench_now_ns(void);
 /* One CSV row: the measured cost, the baseline's, and their ratio. */
 void bench_row(const char *bench, const char *what, unsigned long n,
 	       double ns_per_op, const char *baseline, double base_ns_per_op);
 void bench_header(void);
+/*
+ * The same row with the target it is held to in the last column, e.g.
+ * "ratio<=3.00 MISSED"; bench_row leaves that column empty.  bench_target
+ * formats one into @buf and returns it.
+ */
+void bench_row_target(const char *bench, const char *what, unsigned long n,
+		      double ns_per_op, const char *baseline,
+		      double base_ns_per_op, const char *target);
+const char *bench_target(char *buf, size_t len, bool met, const char *fmt,
+			 ...) __attribute__((format(printf, 4, 5)));
+
+/* IOAS helpers over isim_ioctl (bench/ioas.c); 0 or -errno. */
+int bench_ioas_alloc(struct isim_fd *fd, uint32_t *out_id);
+int bench_ioas_map_fixed(struct isim_fd *fd, uint32_t ioas, void *va,
+			 uint64_t len, uint64_t iova);
+int bench_ioas_unmap(struct isim_fd *fd, uint32_t ioas, uint64_t iova,
+		     uint64_t len);
+int bench_destroy(struct isim_fd *fd, uint32_t id);
 
 int bench_objtable(const struct bench_opts *o);
+int bench_pin(const struct bench_opts *o);
+int bench_contig(const struct bench_opts *o);
+int bench_mapunmap(const struct bench_opts *o);
+int bench_domain(const struct bench_opts *o);
+int bench_hwqueue(const struct bench_opts *o);
 
 /* Keep the compiler from deleting a computed value. */
 static inline void bench_keep(uint64_t v)

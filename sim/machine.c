@@ -62,6 +62,7 @@ int isim_machine_new(const struct isim_machine_config *cfg,
 	if (rc)
 		goto err_phys;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->hw_lock, NULL);
 	/* Every machine has a mock IOMMU, as the kernel selftest expects. */
 	rc = isim_iommu_add(m, "mock", NULL, &m->default_iommu);
 	if (rc)
@@ -70,6 +71,7 @@ int isim_machine_new(const struct isim_machine_config *cfg,
 	return 0;
 
 err_vm:
+	pthread_mutex_destroy(&m->hw_lock);
 	pthread_mutex_destroy(&m->lock);
 	isim_vm_destroy(m->vm);
 err_phys:
@@ -86,6 +88,8 @@ void isim_machine_free(struct isim_machine *m)
 	if (!m)
 		return;
 	isim_machine_release_devices(m);
+	ISIM_WARN_ON(m, m->hw_models != NULL);
+	pthread_mutex_destroy(&m->hw_lock);
 	pthread_mutex_destroy(&m->acct.lock);
 	pthread_mutex_destroy(&m->lock);
 	isim_vm_destroy(m->vm);
@@ -104,6 +108,71 @@ void isim_warn(struct isim_machine *m, const char *what, const char *file,
 uint32_t isim_machine_page_size(const struct isim_machine *m)
 {
 	return m->cfg.page_size;
+}
+
+int isim_machine_pa_read(struct isim_machine *m, uint64_t pa, void *buf,
+			 size_t len)
+{
+	return isim_pa_read(m->phys, pa, buf, len);
+}
+
+int isim_machine_pa_write(struct isim_machine *m, uint64_t pa,
+			  const void *buf, size_t len)
+{
+	return isim_pa_write(m->phys, pa, buf, len);
+}
+
+int isim_hw_register(struct isim_machine *m, struct isim_hw_model *hw)
+{
+	int rc = 0;
+
+	if (m->cfg.threaded && hw->start)
+		rc = hw->start(hw);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->hw_lock);
+	hw->next = m->hw_models;
+	m->hw_models = hw;
+	pthread_mutex_unlock(&m->hw_lock);
+	return 0;
+}
+
+void isim_hw_unregister(struct isim_machine *m, struct isim_hw_model *hw)
+{
+	struct isim_hw_model **pp;
+
+	pthread_mutex_lock(&m->hw_lock);
+	for (pp = &m->hw_models; *pp; pp = &(*pp)->next)
+		if (*pp == hw) {
+			*pp = hw->next;
+			break;
+		}
+	pthread_mutex_unlock(&m->hw_lock);
+	if (m->cfg.threaded && hw->stop)
+		hw->stop(hw);
+}
+
+/*
+ * Round-robin over the models until a whole round does no work or the
+ * budget is spent.  The lock is held throughout so a model cannot be
+ * unregistered (and freed) while it steps.
+ */
+unsigned isim_hw_run(struct isim_machine *m, unsigned budget)
+{
+	unsigned done = 0, round;
+
+	if (m->cfg.threaded)
+		return 0;
+	pthread_mutex_lock(&m->hw_lock);
+	do {
+		round = 0;
+		for (struct isim_hw_model *hw = m->hw_models;
+		     hw && done + round < budget; hw = hw->next)
+			round += hw->step(hw, budget - done - round);
+		done += round;
+	} while (round && done < budget);
+	pthread_mutex_unlock(&m->hw_lock);
+	return done;
 }
 
 void isim_trace_set_sink(struct isim_machine *m, isim_trace_sink_fn sink,

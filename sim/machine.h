@@ -47,6 +47,8 @@ struct isim_machine {
 	struct isim_device *devices;	/* devices behind them */
 	struct isim_iommu *default_iommu;	/* the always-present mock */
 	struct isim_account acct;
+	pthread_mutex_t hw_lock;	/* hw_models */
+	struct isim_hw_model *hw_models;
 	atomic_uint warnings;	/* kernel WARN()s hit; isim_check fails on any */
 };
 

@@ -122,6 +122,9 @@ struct isim_iommu_ops {
 	int (*paging_geometry)(struct isim_device *dev, uint32_t flags,
 			       uint64_t *pgsize_bitmap, uint64_t *aperture_start,
 			       uint64_t *aperture_last);
+	/* A device's DMA found no translation (AMD logs IO_PAGE_FAULT). */
+	void (*dma_fault)(struct isim_device *dev, uint64_t iova,
+			  unsigned flags);
 	size_t (*get_viommu_size)(struct isim_device *dev, unsigned type);
 	int (*viommu_init)(struct iommufd_viommu *viommu,
 			   const struct iommu_user_data *user_data);
@@ -160,6 +163,29 @@ int iommufd_hw_queue_depend(struct iommufd_hw_queue *hw_queue,
 			    struct iommufd_hw_queue *prev);
 void iommufd_hw_queue_undepend(struct iommufd_hw_queue *hw_queue,
 			       struct iommufd_hw_queue *prev);
+
+/*
+ * A hardware model the machine steps (isim_hw_run) or, on a threaded
+ * machine, runs on its own thread between start and stop.
+ */
+struct isim_hw_model {
+	const char *name;
+	/* Do up to @budget units of work; returns the units done. */
+	unsigned (*step)(struct isim_hw_model *hw, unsigned budget);
+	int (*start)(struct isim_hw_model *hw);
+	void (*stop)(struct isim_hw_model *hw);
+	void *priv;
+	struct isim_hw_model *next;	/* private to the machine */
+};
+int isim_hw_register(struct isim_machine *m, struct isim_hw_model *hw);
+void isim_hw_unregister(struct isim_machine *m, struct isim_hw_model *hw);
+
+/* Physical memory for hardware models: -EFAULT for a frame that is not
+ * allocated (counted as a DMA to freed memory). */
+int isim_machine_pa_read(struct isim_machine *m, uint64_t pa, void *buf,
+			 size_t len);
+int isim_machine_pa_write(struct isim_machine *m, uint64_t pa,
+			  const void *buf, size_t len);
 
 /* Register a driver so isim_iommu_add() finds it by name. */
 int isim_register_iommu_driver(const struct isim_iommu_ops *ops);

@@ -95,6 +95,21 @@ int isim_device_attach(struct isim_fd *fd, uint32_t dev_id, uint32_t *pt_id);
 int isim_device_replace(struct isim_fd *fd, uint32_t dev_id, uint32_t *pt_id);
 int isim_device_detach(struct isim_fd *fd, uint32_t dev_id);
 
+/*
+ * DMA by a device through the page table it is attached to: ISIM_DMA_WRITE
+ * moves @buf into memory, else memory into @buf.  -EFAULT when an IOVA has
+ * no translation (the IOMMU driver is told, as hardware would report it)
+ * or the frame behind it is not allocated; -ENODEV when not attached.
+ */
+#define ISIM_DMA_WRITE 1u
+int isim_dma(struct isim_device *dev, uint64_t iova, void *buf, size_t len,
+	     unsigned flags);
+
+/* Step every hardware model until idle or @budget units of work are done;
+ * returns the work done.  On a threaded machine the models run by
+ * themselves and this returns 0. */
+unsigned isim_hw_run(struct isim_machine *m, unsigned budget);
+
 /* One row of a context's object table, for tools that show it. */
 struct isim_object_info {
 	uint32_t id;
@@ -105,6 +120,21 @@ struct isim_object_info {
 typedef void (*isim_object_fn)(void *arg, const struct isim_object_info *o);
 /* Visit every ID in use, ascending; reserved IDs have type NULL. */
 void isim_for_each_object(struct isim_fd *fd, isim_object_fn fn, void *arg);
+
+/*
+ * One reference edge of a context's object graph: object @from holds a
+ * `users` reference on object @to (and a `wait_cnt` one when @wait).
+ * @from == @to is a hold an outside party keeps (a driver, an open fd);
+ * @from == 0 is a hold of the context itself (a live mmap).
+ */
+struct isim_ref_info {
+	uint32_t from;
+	uint32_t to;
+	bool wait;
+};
+typedef void (*isim_ref_fn)(void *arg, const struct isim_ref_info *r);
+/* Visit every edge; -ENOMEM if some could not be gathered. */
+int isim_for_each_ref(struct isim_fd *fd, isim_ref_fn fn, void *arg);
 
 /*
  * The fds an iommufd hands out for its event queues (IOMMU_VEVENTQ_ALLOC's

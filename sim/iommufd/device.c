@@ -16,6 +16,7 @@
 #include "sim/iommufd/iommufd_private.h"
 #include "sim/lib/fault.h"
 #include "sim/lib/uaccess.h"
+#include "sim/mm/phys.h"
 
 struct iommufd_device *iommufd_get_device(struct iommufd_ctx *ictx, uint32_t id)
 {
@@ -375,5 +376,59 @@ out_free:
 	free(data);
 out_put:
 	iommufd_put_object(ucmd->ictx, &idev->obj);
+	return rc;
+}
+
+/*
+ * Device DMA through the attached page table, page by page; writes mark
+ * the IOVA dirty for dirty tracking.  The group lock keeps the attachment
+ * stable for the duration.
+ */
+int isim_dma(struct isim_device *dev, uint64_t iova, void *buf, size_t len,
+	     unsigned flags)
+{
+	struct isim_machine *m = dev->m;
+	uint64_t ps = m->cfg.page_size;
+	struct iommufd_domain *domain;
+	char *p = buf;
+	int rc = 0;
+
+	pthread_mutex_lock(&dev->group_lock);
+	if (!dev->idev || !dev->idev->hwpt) {
+		pthread_mutex_unlock(&dev->group_lock);
+		return -ENODEV;
+	}
+	domain = iommufd_hwpt_s2_domain(dev->idev->hwpt);
+	while (len && !rc) {
+		uint64_t n = ps - iova % ps, pa;
+		int prot;
+
+		if (n > len)
+			n = len;
+		rc = iommufd_domain_iova_to_phys(domain, iova, &pa, &prot);
+		if (!rc && !(prot & ((flags & ISIM_DMA_WRITE) ? IOMMU_WRITE :
+								IOMMU_READ)))
+			rc = -EFAULT;
+		if (rc) {
+			rc = -EFAULT;
+			if (dev->iommu->ops->dma_fault)
+				dev->iommu->ops->dma_fault(dev, iova, flags);
+			break;
+		}
+		if (flags & ISIM_DMA_WRITE) {
+			rc = isim_pa_write(m->phys, pa, p, n);
+			if (!rc)
+				iommufd_domain_mark_dirty(domain, iova, n);
+		} else {
+			rc = isim_pa_read(m->phys, pa, p, n);
+		}
+		iova += n;
+		p += n;
+		len -= n;
+	}
+	isim_trace(&m->trace, "device.dma", "dev=%s iova=%#llx write=%u rc=%d",
+		   dev->name, (unsigned long long)iova,
+		   !!(flags & ISIM_DMA_WRITE), rc);
+	pthread_mutex_unlock(&dev->group_lock);
 	return rc;
 }

@@ -6,12 +6,15 @@
  * next table down (tagged with PTE_VALID), or a leaf holding the PA with the
  * valid, leaf, prot and dirty flags in the low 10 bits that a >= 1 KiB
  * granule leaves free.  Leaves live at levels 0..2 only.  Every table but
- * the root has at least one entry in use: unmap frees a table the moment it
- * empties, which keeps the "is anything mapped here" test cheap and lets a
- * failed map be undone by simply unmapping its range.  Splits of large
- * leaves on partial unmap draw on a small reserve of tables that map tops
- * up, so that the memory a later unmap may need is taken where failure is
- * allowed.  One rwlock serialises writers against concurrent lookups.
+ * the root has at least one entry in use: unmap releases a table the
+ * moment it empties, so a failed map is undone by simply unmapping its
+ * range.  Released tables go to a small per-domain stock of spares (they
+ * are all-zero again, so reuse costs nothing), which keeps map/unmap churn
+ * off the allocator.  Splits of
+ * large leaves on partial unmap draw on that stock too, and map tops it up
+ * to a reserve first, so the memory a later unmap may need is taken where
+ * failure is allowed.  One rwlock serialises writers against concurrent
+ * lookups.
  */
 #include "config.h"
 
@@ -40,6 +43,8 @@
  * into a table of granules), so four spare tables always suffice.
  */
 #define SPLIT_RESERVE 4
+/* Spare tables kept per domain: 64 KiB, several map/unmap cycles' worth. */
+#define SPARE_MAX 16
 
 /* Table pointers share the entry with PTE_VALID and must keep PTE_LEAF 0. */
 _Static_assert(_Alignof(max_align_t) >= 4, "table pointers need 2 free bits");
@@ -59,9 +64,9 @@ struct iommufd_domain {
 	uint64_t aperture_last;
 	bool dirty_tracking;
 	uint64_t nr_leaves[IOMMUFD_DOMAIN_LEAF_LEVELS];
-	struct pt_table *reserve[SPLIT_RESERVE];
-	unsigned int nr_reserve;
-	unsigned int reserve_target;	/* 0 when no leaf can ever be split */
+	struct pt_table *spare[SPARE_MAX];	/* all-zero tables */
+	unsigned int nr_spare;
+	unsigned int split_reserve;	/* 0 when no leaf can ever be split */
 };
 
 static inline unsigned int level_shift(const struct iommufd_domain *d,
@@ -138,38 +143,49 @@ static inline pthread_rwlock_t *domain_lock(const struct iommufd_domain *d)
 	return (pthread_rwlock_t *)&d->lock;
 }
 
-/* ---------------------------------------------------------- table reserve */
+/* ----------------------------------------------------------- spare tables */
 
 /*
- * Top the reserve up to @want tables.  Map passes @injectable so that the
- * allocation is a fail-nth point; unmap does not, because the kernel's
- * unmap path has no failure to inject.
+ * Stock up to @want spares (at most SPARE_MAX).  Map passes @injectable so
+ * that the allocation is a fail-nth point; unmap does not, because the
+ * kernel's unmap path has no failure to inject.
  */
-static bool reserve_fill(struct iommufd_domain *d, unsigned int want,
-			 bool injectable)
+static bool spare_fill(struct iommufd_domain *d, unsigned int want,
+		       bool injectable)
 {
-	while (d->nr_reserve < want) {
+	while (d->nr_spare < want) {
 		struct pt_table *t = injectable ? isim_kzalloc(sizeof(*t)) :
 						  calloc(1, sizeof(*t));
 
 		if (!t)
 			return false;
-		d->reserve[d->nr_reserve++] = t;
+		d->spare[d->nr_spare++] = t;
 	}
 	return true;
 }
 
-/* The caller made sure the reserve is not empty. */
-static struct pt_table *reserve_take(struct iommufd_domain *d)
+/* The caller made sure there is a spare. */
+static struct pt_table *spare_take(struct iommufd_domain *d)
 {
-	return d->reserve[--d->nr_reserve];
+	return d->spare[--d->nr_spare];
+}
+
+/*
+ * A new table for map: a spare beyond the split reserve, else a fresh
+ * allocation, which is where an injected failure can hit.
+ */
+static struct pt_table *table_alloc(struct iommufd_domain *d)
+{
+	if (d->nr_spare > d->split_reserve)
+		return spare_take(d);
+	return isim_kzalloc(sizeof(struct pt_table));
 }
 
 /* An emptied table: all entries are 0 again, so it can be reused as is. */
 static void table_put(struct iommufd_domain *d, struct pt_table *t)
 {
-	if (d->nr_reserve < d->reserve_target)
-		d->reserve[d->nr_reserve++] = t;
+	if (d->nr_spare < SPARE_MAX)
+		d->spare[d->nr_spare++] = t;
 	else
 		free(t);
 }
@@ -300,7 +316,7 @@ int iommufd_domain_new(const struct iommufd_domain_geometry *g,
 	     level < IOMMUFD_DOMAIN_LEAF_LEVELS && level <= top; level++)
 		if (g->pgsize_bitmap & level_size(d, level))
 			d->leaf_levels |= 1u << level;
-	d->reserve_target = d->leaf_levels > 1 ? SPLIT_RESERVE : 0;
+	d->split_reserve = d->leaf_levels > 1 ? SPLIT_RESERVE : 0;
 
 	d->root = isim_kzalloc(sizeof(*d->root));
 	if (!d->root) {
@@ -325,8 +341,8 @@ void iommufd_domain_free(struct iommufd_domain *d)
 	if (!d)
 		return;
 	table_free_all(d, d->root, d->top_level);
-	while (d->nr_reserve)
-		free(reserve_take(d));
+	while (d->nr_spare)
+		free(spare_take(d));
 	pthread_rwlock_destroy(&d->lock);
 	free(d);
 }
@@ -375,7 +391,7 @@ static int map_level(struct iommufd_domain *d, const struct map_ctx *c,
 			int rc;
 
 			if (!pte_present(*pte)) {
-				child = isim_kzalloc(sizeof(*child));
+				child = table_alloc(d);
 				if (!child)
 					return -ENOMEM;
 				*pte = table_pte(child);
@@ -413,7 +429,7 @@ static uint64_t unmap_level(struct iommufd_domain *d, struct pt_table *t,
 		if (!pte_present(*pte)) {
 			/* hole */
 		} else if (pte_is_leaf(*pte)) {
-			/* A straddling leaf means a failed split: keep it. */
+			/* The splits leave none straddling; never cut one. */
 			if (cur == entry_start && end == entry_last) {
 				*pte = 0;
 				t->nr_used--;
@@ -465,8 +481,7 @@ static unsigned int split_need(const struct iommufd_domain *d, uint64_t addr)
 /*
  * Replace each large leaf that covers @addr without starting there by a
  * table of 512 leaves one level smaller with the same PA, prot and dirty
- * bit, until @addr starts a leaf.  Takes split_need() tables from the
- * reserve.
+ * bit, until @addr starts a leaf.  Takes split_need() spare tables.
  */
 static void split_at(struct iommufd_domain *d, uint64_t addr)
 {
@@ -485,7 +500,7 @@ static void split_at(struct iommufd_domain *d, uint64_t addr)
 			if (!(addr & (size - 1)))
 				return;
 			sub = level_size(d, level - 1);
-			child = reserve_take(d);
+			child = spare_take(d);
 			for (unsigned int i = 0; i < PT_ENTRIES; i++)
 				child->pte[i] = *pte + i * sub;
 			child->nr_used = PT_ENTRIES;
@@ -520,7 +535,7 @@ int iommufd_domain_map(struct iommufd_domain *d, uint64_t iova, uint64_t pa,
 		rc = -EEXIST;
 		goto out;
 	}
-	if (!reserve_fill(d, d->reserve_target, true)) {
+	if (!spare_fill(d, d->split_reserve, true)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -537,7 +552,7 @@ uint64_t iommufd_domain_unmap(struct iommufd_domain *d, uint64_t iova,
 {
 	uint64_t granule_mask = level_size(d, 0) - 1;
 	uint64_t last = iova + len - 1, unmapped = 0;
-	unsigned int need;
+	unsigned int need_start, need_end = 0;
 
 	if (!len || ((iova | len) & granule_mask))
 		return 0;
@@ -548,13 +563,14 @@ uint64_t iommufd_domain_unmap(struct iommufd_domain *d, uint64_t iova,
 
 	pthread_rwlock_wrlock(&d->lock);
 	/* Counting both ends apart may overcount a shared table; harmless. */
-	need = split_need(d, iova);
+	need_start = split_need(d, iova);
 	if (last != UINT64_MAX)
-		need += split_need(d, last + 1);
-	if (!reserve_fill(d, need, false))
+		need_end = split_need(d, last + 1);
+	if (!spare_fill(d, need_start + need_end, false))
 		goto out;
-	split_at(d, iova);
-	if (last != UINT64_MAX)
+	if (need_start)
+		split_at(d, iova);
+	if (need_end)
 		split_at(d, last + 1);
 	unmapped = unmap_level(d, d->root, d->top_level, iova, last);
 out:

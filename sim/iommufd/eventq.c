@@ -289,6 +289,8 @@ int iommufd_viommu_report_event(struct iommufd_viommu *viommu, unsigned type,
 	struct iommufd_veventq *veventq;
 	struct iommufd_vevent_link *l;
 	struct iommufd_vevent *vevent;
+	uint32_t id, seq;
+	bool lost;
 	int rc = 0;
 
 	if (ISIM_WARN_ON(viommu->ictx->m, !event || !len))
@@ -319,12 +321,17 @@ int iommufd_viommu_report_event(struct iommufd_viommu *viommu, unsigned type,
 	}
 	veventq_append(veventq, l);
 	veventq_update_poll(veventq);
-	isim_trace(&viommu->ictx->m->trace, "veventq.report",
-		   "id=%u type=%#x seq=%u%s", veventq->obj.id, type,
-		   l == &veventq->lost_events ? veventq->lost_sequence :
-						vevent_of(l)->header.sequence,
-		   l == &veventq->lost_events ? " lost=1" : "");
+	lost = l == &veventq->lost_events;
+	seq = lost ? veventq->lost_sequence : vevent_of(l)->header.sequence;
+	id = veventq->obj.id;
 	pthread_mutex_unlock(&veventq->mutex);
+	pthread_rwlock_unlock(&viommu->veventqs_rwsem);
+	/* Outside the locks: a trace sink may call back into the library. */
+	isim_trace(&viommu->ictx->m->trace, "veventq.report",
+		   "id=%u type=%#x seq=%u%s", id, type, seq,
+		   lost ? " lost=1" : "");
+	return rc;
+
 out_unlock:
 	pthread_rwlock_unlock(&viommu->veventqs_rwsem);
 	return rc;

@@ -238,6 +238,9 @@ static int iopt_insert_area(struct io_pagetable *iopt, struct iopt_area *area,
 		return -EOVERFLOW;
 	area->iopt = iopt;
 	isim_itree_insert(&iopt->area_itree, &area->node);
+	isim_trace(&iopt->m->trace, "iopt.area_insert",
+		   "ioas=%u iova=%#llx last=%#llx", ioas_of_iopt(iopt)->obj.id,
+		   (unsigned long long)iova, (unsigned long long)area->node.last);
 	return 0;
 }
 
@@ -257,6 +260,12 @@ static void iopt_abort_areas(struct io_pagetable *iopt,
 		if (elms[i].area->iopt)
 			isim_itree_remove(&iopt->area_itree,
 					  &elms[i].area->node);
+		if (elms[i].area->iopt)
+			isim_trace(&iopt->m->trace, "iopt.area_remove",
+				   "ioas=%u iova=%#llx last=%#llx why=abort",
+				   ioas_of_iopt(iopt)->obj.id,
+				   (unsigned long long)elms[i].area->node.start,
+				   (unsigned long long)elms[i].area->node.last);
 		free(elms[i].area);
 		elms[i].area = NULL;
 	}
@@ -500,6 +509,11 @@ again:
 		iopt_area_unfill_domains(area, pages);
 		pthread_rwlock_wrlock(&iopt->iova_rwsem);
 		isim_itree_remove(&iopt->area_itree, &area->node);
+		isim_trace(&iopt->m->trace, "iopt.area_remove",
+			   "ioas=%u iova=%#llx last=%#llx why=unmap",
+			   ioas_of_iopt(iopt)->obj.id,
+			   (unsigned long long)area_first,
+			   (unsigned long long)area_last);
 		done += iopt_area_length(area);
 		free(area);
 		iopt_put_pages(pages);

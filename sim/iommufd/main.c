@@ -18,6 +18,7 @@
 #include "sim/iommufd/eventq.h"
 #include "sim/iommufd/iommufd_private.h"
 #include "sim/lib/fault.h"
+#include "sim/mm/phys.h"
 
 const struct iommufd_object_ops iommufd_object_ops[IOMMUFD_OBJ_MAX] = {
 	[IOMMUFD_OBJ_IOAS] = {
@@ -505,6 +506,62 @@ void isim_for_each_object(struct isim_fd *fd, isim_object_fn fn, void *arg)
 	}
 }
 
+/*
+ * isim_for_each_ref(): the reference edges of the object graph, for tools
+ * that draw it.  Edges are gathered under the table lock through the same
+ * for_each_ref ops the invariant check counts, and reported outside it.
+ */
+struct ref_edges {
+	struct isim_ref_info *v;
+	size_t n, cap;
+	uint32_t from;
+	bool oom;
+};
+
+static void ref_edge_add(struct iommufd_object *target, bool wait, void *arg)
+{
+	struct ref_edges *e = arg;
+
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 16;
+		struct isim_ref_info *v = realloc(e->v, cap * sizeof(*v));
+
+		if (!v) {
+			e->oom = true;
+			return;
+		}
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n++] = (struct isim_ref_info){
+		.from = e->from, .to = target->id, .wait = wait,
+	};
+}
+
+int isim_for_each_ref(struct isim_fd *fd, isim_ref_fn fn, void *arg)
+{
+	struct iommufd_ctx *ictx = &fd->ictx;
+	struct ref_edges e = { 0 };
+	struct iommufd_object *obj;
+	uint32_t id;
+
+	iommufd_mmap_for_each_ref(ictx, ref_edge_add, &e);
+	pthread_mutex_lock(&ictx->obj_lock);
+	isim_idr_for_each(&ictx->objects, id, obj) {
+		if (obj == XA_ZERO_ENTRY ||
+		    !iommufd_object_ops[obj->type].for_each_ref)
+			continue;
+		e.from = id;
+		iommufd_object_ops[obj->type].for_each_ref(obj, ref_edge_add,
+							   &e);
+	}
+	pthread_mutex_unlock(&ictx->obj_lock);
+	for (size_t i = 0; i < e.n; i++)
+		fn(arg, &e.v[i]);
+	free(e.v);
+	return e.oom ? -ENOMEM : 0;
+}
+
 /* Expected reference counts, gathered from every object's for_each_ref. */
 struct ref_count {
 	const struct iommufd_object *obj;
@@ -563,6 +620,8 @@ int iommufd_ctx_check(struct iommufd_ctx *ictx, char *buf, size_t len,
 	int errors = 0;
 	uint32_t id;
 
+	/* Live mmaps of vIOMMU regions hold their vIOMMU. */
+	iommufd_mmap_for_each_ref(ictx, count_ref, &census);
 	pthread_mutex_lock(&ictx->obj_lock);
 	isim_idr_for_each(&ictx->objects, id, obj) {
 		entries++;
@@ -577,9 +636,6 @@ int iommufd_ctx_check(struct iommufd_ctx *ictx, char *buf, size_t len,
 		if (iommufd_object_ops[obj->type].for_each_ref)
 			iommufd_object_ops[obj->type].for_each_ref(
 				obj, count_ref, &census);
-		if (iommufd_object_ops[obj->type].check)
-			errors += iommufd_object_ops[obj->type].check(
-				obj, buf, len, used);
 	}
 	if (entries != ictx->objects.count)
 		report("ctx %p: table counts %u entries, holds %u\n",
@@ -600,12 +656,94 @@ int iommufd_ctx_check(struct iommufd_ctx *ictx, char *buf, size_t len,
 			       refcount_read(&obj->wait_cnt), users, wait_cnt);
 	}
 	pthread_mutex_unlock(&ictx->obj_lock);
+	/*
+	 * Type checks take the objects' own locks, which nest outside the
+	 * table lock; at quiescence the table cannot change meanwhile.
+	 */
+	isim_idr_for_each(&ictx->objects, id, obj)
+		if (obj != XA_ZERO_ENTRY && iommufd_object_ops[obj->type].check)
+			errors += iommufd_object_ops[obj->type].check(
+				obj, buf, len, used);
 	if (census.oom)
 		report("ctx %p: out of memory while checking\n", (void *)ictx);
 	HASH_ITER(hh, census.table, rc, tmp) {
 		HASH_DEL(census.table, rc);
 		free(rc);
 	}
+	return errors;
+}
+
+/* Pages objects seen through the areas of every IOAS of every context. */
+struct pages_count {
+	const struct iopt_pages *pages;
+	int areas;
+	UT_hash_handle hh;
+};
+
+static int count_pages_of(struct iommufd_ctx *ictx, struct pages_count **set)
+{
+	struct iommufd_object *obj;
+	uint32_t id;
+
+	isim_idr_for_each(&ictx->objects, id, obj) {
+		struct iommufd_ioas *ioas = (struct iommufd_ioas *)obj;
+		struct isim_itree_node *n;
+
+		if (obj == XA_ZERO_ENTRY || obj->type != IOMMUFD_OBJ_IOAS)
+			continue;
+		pthread_rwlock_rdlock(&ioas->iopt.iova_rwsem);
+		isim_itree_for_each(n, &ioas->iopt.area_itree) {
+			struct iopt_area *area = iopt_area_from_node(n);
+			struct pages_count *pc;
+
+			if (!area->pages)
+				continue;
+			HASH_FIND_PTR(*set, &area->pages, pc);
+			if (!pc) {
+				pc = calloc(1, sizeof(*pc));
+				if (!pc) {
+					pthread_rwlock_unlock(&ioas->iopt.iova_rwsem);
+					return -ENOMEM;
+				}
+				pc->pages = area->pages;
+				HASH_ADD_PTR(*set, pages, pc);
+			}
+			pc->areas++;
+		}
+		pthread_rwlock_unlock(&ioas->iopt.iova_rwsem);
+	}
+	return 0;
+}
+
+/*
+ * Invariants 11 and 12 across the machine: a pages object's kref counts
+ * its areas, and every frame pin has a pages object that holds it.
+ */
+static int check_pages(struct isim_machine *m, char *buf, size_t len,
+		       size_t *used)
+{
+	struct pages_count *set = NULL, *pc, *tmp;
+	uint64_t npinned = 0, frame_pins;
+	struct iommufd_ctx *ictx;
+	int errors = 0;
+
+	for (ictx = m->contexts; ictx; ictx = ictx->next_in_machine)
+		if (count_pages_of(ictx, &set))
+			report("out of memory while checking pages\n");
+	HASH_ITER(hh, set, pc, tmp) {
+		if (atomic_load(&pc->pages->kref) != pc->areas)
+			report("pages %p: kref %d, %d areas use it\n",
+			       (void *)pc->pages, atomic_load(&pc->pages->kref),
+			       pc->areas);
+		npinned += pc->pages->npinned;
+		HASH_DEL(set, pc);
+		free(pc);
+	}
+	frame_pins = isim_phys_total_pins(m->phys);
+	if (frame_pins != npinned)
+		report("frames carry %llu pins, pages objects hold %llu\n",
+		       (unsigned long long)frame_pins,
+		       (unsigned long long)npinned);
 	return errors;
 }
 
@@ -625,6 +763,8 @@ int isim_check(struct isim_machine *m, char *buf, size_t len)
 	pthread_mutex_lock(&m->lock);
 	for (ictx = m->contexts; ictx; ictx = ictx->next_in_machine)
 		errors += iommufd_ctx_check(ictx, buf, len, used);
+	errors += check_pages(m, buf, len, used);
 	pthread_mutex_unlock(&m->lock);
+	errors += isim_phys_check(m->phys, buf, len, used);
 	return errors ? -EINVAL : 0;
 }

@@ -172,6 +172,9 @@ static int runs_insert(struct iopt_pages *pages, uint64_t first,
 		run->node.last = first + j - 1;
 		run->pfn = pfns[i];
 		isim_itree_insert(&pages->pfn_runs, &run->node);
+		isim_trace(&pages->m->trace, "pages.pin", "pfn=%#llx n=%llu",
+			   (unsigned long long)run->pfn,
+			   (unsigned long long)(j - i));
 		i = j;
 	}
 	return 0;
@@ -196,6 +199,9 @@ static void runs_remove(struct iopt_pages *pages, uint64_t first,
 		uint64_t old_start = n->start, old_last = n->last;
 
 		run_unpin(pages, run->pfn + (lo - old_start), hi - lo + 1);
+		isim_trace(&pages->m->trace, "pages.unpin", "pfn=%#llx n=%llu",
+			   (unsigned long long)(run->pfn + (lo - old_start)),
+			   (unsigned long long)(hi - lo + 1));
 		isim_itree_remove(&pages->pfn_runs, n);
 		if (old_start < lo && old_last > hi) {
 			struct iopt_pfn_run *tail = calloc(1, sizeof(*tail));

@@ -186,7 +186,8 @@ struct isim_vm {
 	struct region **regions;	/* live, sorted by base */
 	size_t nregions, cap_regions;
 	struct region *dead;
-	struct vm_hash adopted;	/* VA >> shift -> PFN */
+	struct vm_hash adopted;	/* VA >> (shift + 6) -> struct adopt_chunk */
+	size_t nadopted;
 	struct vm_file *files;
 	pthread_mutex_t maps_lock;
 	int maps_mode;
@@ -227,14 +228,6 @@ static struct region *region_find(const struct isim_vm *vm, uint64_t va)
 		return NULL;
 	r = vm->regions[i - 1];
 	return va - (uint64_t)(uintptr_t)r->base < r->len ? r : NULL;
-}
-
-static bool in_dead_region(const struct isim_vm *vm, uint64_t va)
-{
-	for (struct region *r = vm->dead; r; r = r->next_dead)
-		if (va - (uint64_t)(uintptr_t)r->base < r->len)
-			return true;
-	return false;
 }
 
 static void flush_run(struct isim_vm *vm, struct region *r)
@@ -476,94 +469,206 @@ static int vma_check(struct isim_vm *vm, uint64_t start, uint64_t end,
 	return rc;
 }
 
-/* ---------------------------------------------------------- pinning */
+/* ---------------------------------------------------- adopted pages */
 
 /*
- * Walk [va, va + npages) as pieces that lie in a live region or not.
- * Adopted entries made by this call are committed (TENTATIVE cleared) or,
- * with @undo, forgotten again.
+ * Adopted pages are kept in chunks of 64 consecutive pages, one hash entry
+ * per chunk, so that pinning a range walks an array instead of probing the
+ * hash for every page.  An entry is PFN + 1 (0: no frame), with TENTATIVE
+ * set while the call that adopted it may still undo it.
  */
-static void settle_adopted(struct isim_vm *vm, uint64_t va, size_t npages,
-			   bool undo)
+#define CHUNK_SHIFT 6
+#define CHUNK_PAGES (1u << CHUNK_SHIFT)
+
+struct adopt_chunk {
+	uint64_t ent[CHUNK_PAGES];
+	unsigned count;
+};
+
+static inline uint64_t ent_pfn(uint64_t ent)
 {
-	size_t i = 0;
-
-	while (i < npages) {
-		uint64_t cur = va + ((uint64_t)i << vm->shift);
-		struct region *r = region_find(vm, cur);
-		struct vm_slot *slot;
-
-		if (r) {
-			i += (r->len - (size_t)(cur - (uint64_t)(uintptr_t)r->base)) >>
-			     vm->shift;
-			continue;
-		}
-		i++;
-		slot = hash_find(&vm->adopted, cur >> vm->shift);
-		if (!slot || !(slot->val & TENTATIVE))
-			continue;
-		if (undo) {
-			uint64_t pfn = slot->val & ~TENTATIVE;
-
-			hash_remove(&vm->adopted, slot);
-			isim_phys_put(vm->phys, pfn);
-		} else {
-			slot->val &= ~TENTATIVE;
-		}
-	}
+	return (ent & ~TENTATIVE) - 1;
 }
 
-static int adopt_page(struct isim_vm *vm, uint64_t va, uint64_t *pfn)
+static struct adopt_chunk *chunk_find(const struct isim_vm *vm, uint64_t vpn)
 {
+	struct vm_slot *slot = hash_find(&vm->adopted, vpn >> CHUNK_SHIFT);
+
+	return slot ? (struct adopt_chunk *)(uintptr_t)slot->val : NULL;
+}
+
+/* Cached chunk lookup for walks over consecutive pages. */
+struct chunk_cursor {
+	uint64_t key;
+	struct adopt_chunk *chunk;
+};
+
+#define CHUNK_CURSOR_INIT { UINT64_MAX, NULL }
+
+static uint64_t *cursor_ent(const struct isim_vm *vm, struct chunk_cursor *cc,
+			    uint64_t vpn)
+{
+	if (vpn >> CHUNK_SHIFT != cc->key) {
+		cc->key = vpn >> CHUNK_SHIFT;
+		cc->chunk = chunk_find(vm, vpn);
+	}
+	return cc->chunk ? &cc->chunk->ent[vpn & (CHUNK_PAGES - 1)] : NULL;
+}
+
+/* Forget the frame of @vpn, which has one; an emptied chunk goes. */
+static void adopt_drop(struct isim_vm *vm, struct chunk_cursor *cc,
+		       uint64_t vpn)
+{
+	uint64_t *ent = cursor_ent(vm, cc, vpn), pfn = ent_pfn(*ent);
+	struct adopt_chunk *c = cc->chunk;
+
+	*ent = 0;
+	vm->nadopted--;
+	if (!--c->count) {
+		hash_remove(&vm->adopted,
+			    hash_find(&vm->adopted, vpn >> CHUNK_SHIFT));
+		free(c);
+		cc->key = UINT64_MAX;
+		cc->chunk = NULL;
+	}
+	isim_phys_put(vm->phys, pfn);
+}
+
+static int adopt_page(struct isim_vm *vm, struct chunk_cursor *cc,
+		      uint64_t vpn, uint64_t *pfn)
+{
+	struct adopt_chunk *c;
 	int rc;
 
 	rc = isim_phys_alloc(vm->phys, 0, pfn);
 	if (rc)
 		return rc;
 	/* Program memory may vanish under us: no DIRECT copies. */
-	isim_phys_set_host_run(vm->phys, *pfn, 1, (void *)(uintptr_t)va, 0, 0);
-	rc = hash_insert(&vm->adopted, va >> vm->shift, *pfn | TENTATIVE);
-	if (rc)
-		isim_phys_put(vm->phys, *pfn);
-	return rc;
+	isim_phys_set_host_run(vm->phys, *pfn, 1,
+			       (void *)(uintptr_t)(vpn << vm->shift), 0, 0);
+	c = chunk_find(vm, vpn);
+	if (!c) {
+		c = isim_kzalloc(sizeof(*c));
+		rc = c ? hash_insert(&vm->adopted, vpn >> CHUNK_SHIFT,
+				     (uintptr_t)c) : -ENOMEM;
+		if (rc) {
+			free(c);
+			isim_phys_put(vm->phys, *pfn);
+			return rc;
+		}
+	}
+	c->ent[vpn & (CHUNK_PAGES - 1)] = (*pfn + 1) | TENTATIVE;
+	c->count++;
+	vm->nadopted++;
+	cc->key = vpn >> CHUNK_SHIFT;
+	cc->chunk = c;
+	return 0;
+}
+
+/* ---------------------------------------------------------- pinning */
+
+/*
+ * Pages [i, *end) of the range from @va lie in one live region (returned)
+ * or, when NULL is returned, outside every live region.
+ */
+static struct region *stretch(const struct isim_vm *vm, uint64_t va,
+			      size_t i, size_t npages, size_t *end)
+{
+	uint64_t cur = va + ((uint64_t)i << vm->shift), left = npages - i, n;
+	size_t at = region_upper(vm, cur);
+	struct region *r = at ? vm->regions[at - 1] : NULL;
+
+	if (r && cur - (uint64_t)(uintptr_t)r->base < r->len) {
+		n = ((uint64_t)(uintptr_t)r->base + r->len - cur) >> vm->shift;
+	} else {
+		r = NULL;
+		n = at < vm->nregions ?
+			    ((uint64_t)(uintptr_t)vm->regions[at]->base - cur) >>
+				    vm->shift :
+			    left;
+	}
+	*end = i + (size_t)(n < left ? n : left);
+	return r;
+}
+
+static bool dead_overlaps(const struct isim_vm *vm, uint64_t start,
+			  uint64_t end)
+{
+	for (struct region *r = vm->dead; r; r = r->next_dead) {
+		uint64_t base = (uint64_t)(uintptr_t)r->base;
+
+		if (base < end && start < base + r->len)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Adopted entries made by the pin call in progress over [va, npages) are
+ * committed (TENTATIVE cleared) or, with @undo, forgotten again.
+ */
+static void settle_adopted(struct isim_vm *vm, uint64_t va, size_t npages,
+			   bool undo)
+{
+	struct chunk_cursor cc = CHUNK_CURSOR_INIT;
+	size_t i = 0, end;
+
+	while (i < npages) {
+		if (stretch(vm, va, i, npages, &end)) {
+			i = end;
+			continue;
+		}
+		for (; i < end; i++) {
+			uint64_t vpn = (va >> vm->shift) + i;
+			uint64_t *ent = cursor_ent(vm, &cc, vpn);
+
+			if (!ent || !(*ent & TENTATIVE))
+				continue;
+			if (undo)
+				adopt_drop(vm, &cc, vpn);
+			else
+				*ent &= ~TENTATIVE;
+		}
+	}
 }
 
 static int pin_slow(struct isim_vm *vm, uint64_t va, size_t npages,
 		    uint64_t *pfns)
 {
-	size_t i = 0, fresh = 0;
+	struct chunk_cursor cc = CHUNK_CURSOR_INIT;
+	size_t i = 0, end, fresh = 0;
+	struct region *r;
 	int rc = 0;
 
 	while (i < npages) {
-		uint64_t cur = va + ((uint64_t)i << vm->shift);
-		struct region *r = region_find(vm, cur);
-		struct vm_slot *slot;
-
+		r = stretch(vm, va, i, npages, &end);
 		if (r) {
-			size_t off = (size_t)(cur - (uint64_t)(uintptr_t)r->base) >>
+			size_t off = (size_t)(va + ((uint64_t)i << vm->shift) -
+					      (uint64_t)(uintptr_t)r->base) >>
 				     vm->shift;
-			size_t n = r->npages - off;
 
-			if (n > npages - i)
-				n = npages - i;
-			memcpy(pfns + i, r->pfns + off, n * sizeof(*pfns));
-			i += n;
+			memcpy(pfns + i, r->pfns + off, (end - i) * sizeof(*pfns));
+			i = end;
 			continue;
 		}
-		if (in_dead_region(vm, cur)) {
+		if (dead_overlaps(vm, va + ((uint64_t)i << vm->shift),
+				  va + ((uint64_t)end << vm->shift))) {
 			rc = -EFAULT;
 			goto undo;
 		}
-		slot = hash_find(&vm->adopted, cur >> vm->shift);
-		if (slot) {
-			pfns[i++] = slot->val & ~TENTATIVE;
-			continue;
+		for (; i < end; i++) {
+			uint64_t vpn = (va >> vm->shift) + i;
+			uint64_t *ent = cursor_ent(vm, &cc, vpn);
+
+			if (ent && *ent) {
+				pfns[i] = ent_pfn(*ent);
+				continue;
+			}
+			rc = adopt_page(vm, &cc, vpn, &pfns[i]);
+			if (rc)
+				goto undo;
+			fresh++;
 		}
-		rc = adopt_page(vm, cur, &pfns[i]);
-		if (rc)
-			goto undo;
-		i++;
-		fresh++;
 	}
 	rc = isim_phys_pin_pfns(vm->phys, pfns, npages);
 	if (rc)
@@ -844,17 +949,17 @@ out_unlock:
 
 int isim_va_to_pfn(struct isim_vm *vm, uint64_t va, uint64_t *pfn)
 {
-	struct vm_slot *slot;
+	struct chunk_cursor cc = CHUNK_CURSOR_INIT;
 	struct region *r;
+	uint64_t *ent;
 	int rc = 0;
 
 	pthread_mutex_lock(&vm->lock);
 	r = region_find(vm, va);
 	if (r) {
 		*pfn = r->pfns[(va - (uint64_t)(uintptr_t)r->base) >> vm->shift];
-	} else if ((slot = hash_find(&vm->adopted, va >> vm->shift)) &&
-		   !in_dead_region(vm, va)) {
-		*pfn = slot->val & ~TENTATIVE;
+	} else if ((ent = cursor_ent(vm, &cc, va >> vm->shift)) && *ent) {
+		*pfn = ent_pfn(*ent);
 	} else {
 		rc = -ENOENT;
 	}
@@ -864,16 +969,14 @@ int isim_va_to_pfn(struct isim_vm *vm, uint64_t va, uint64_t *pfn)
 
 static void forget_locked(struct isim_vm *vm, uint64_t va, size_t npages)
 {
-	for (size_t i = 0; i < npages && vm->adopted.count; i++) {
-		struct vm_slot *slot =
-			hash_find(&vm->adopted, (va >> vm->shift) + i);
-		uint64_t pfn;
+	struct chunk_cursor cc = CHUNK_CURSOR_INIT;
 
-		if (!slot)
-			continue;
-		pfn = slot->val & ~TENTATIVE;
-		hash_remove(&vm->adopted, slot);
-		isim_phys_put(vm->phys, pfn);
+	for (size_t i = 0; i < npages && vm->nadopted; i++) {
+		uint64_t vpn = (va >> vm->shift) + i;
+		uint64_t *ent = cursor_ent(vm, &cc, vpn);
+
+		if (ent && *ent)
+			adopt_drop(vm, &cc, vpn);
 	}
 }
 
@@ -897,7 +1000,7 @@ void isim_vm_stats(struct isim_vm *vm, struct isim_vm_stats *st)
 	st->regions = vm->nregions;
 	for (struct region *r = vm->dead; r; r = r->next_dead)
 		st->dead_regions++;
-	st->adopted = vm->adopted.count;
+	st->adopted = vm->nadopted;
 	for (struct vm_file *f = vm->files; f; f = f->next)
 		st->file_pages += f->pages.count;
 	pthread_mutex_unlock(&vm->lock);
@@ -1164,9 +1267,17 @@ void isim_vm_destroy(struct isim_vm *vm)
 		vm->dead = r->next_dead;
 		region_free(vm, r);
 	}
-	for (size_t i = 0; i < vm->adopted.cap; i++)
-		if (vm->adopted.slots[i].key)
-			isim_phys_put(vm->phys, vm->adopted.slots[i].val);
+	for (size_t i = 0; i < vm->adopted.cap; i++) {
+		struct adopt_chunk *c;
+
+		if (!vm->adopted.slots[i].key)
+			continue;
+		c = (struct adopt_chunk *)(uintptr_t)vm->adopted.slots[i].val;
+		for (unsigned j = 0; j < CHUNK_PAGES; j++)
+			if (c->ent[j])
+				isim_phys_put(vm->phys, ent_pfn(c->ent[j]));
+		free(c);
+	}
 	hash_fini(&vm->adopted);
 	while (vm->files) {
 		struct vm_file *file = vm->files;

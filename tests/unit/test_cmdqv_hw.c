@@ -160,6 +160,8 @@ static void setup_cfg(const char *opts)
 	n_execs = n_reports = disable_after = 0;
 	isim_cmdqv_enable(hw, true);
 	v1 = isim_cmdqv_vintf(hw, 1);
+	if (!v1)	/* a one-VINTF shape: the test sets VINTF0 up itself */
+		return;
 	ck_assert_int_eq(isim_cmdqv_vintf_configure(v1, VMID, false), 0);
 	isim_cmdqv_vintf_enable(v1, true);
 }
@@ -1262,6 +1264,18 @@ START_TEST(host_owned_vintf)
 	isim_vcmdq_guest_publish(&g);
 	isim_cmdqv_vintf_step(v0, 100);
 	ck_assert_uint_eq(isim_cmdqv_iotlb_count(hw), 0);
+	/* Even the host may not send Secure-only commands on a VCMDQ. */
+	push_raw(&g, ISIM_SMMU_OP_TLBI_EL3_ALL, 0);
+	isim_vcmdq_guest_publish(&g);
+	isim_cmdqv_vintf_step(v0, 100);
+	ck_assert_uint_eq(isim_vcmdq_guest_cons(&g),
+			  (ISIM_SMMU_CERROR_ILL << ISIM_VCMDQ_CONS_ERR_SHIFT) | 5);
+	ck_assert_uint_eq(isim_vcmdq_guest_skip_error(&g), ISIM_SMMU_CERROR_ILL);
+	isim_cmdqv_vintf_step(v0, 100);
+	ck_assert_uint_eq(isim_vcmdq_guest_cons(&g) & ISIM_VCMDQ_PTR_MASK, 6);
+	/* VINTF0's errors are reported like any other; the host acks them. */
+	ck_assert_uint_eq(n_reports, 1);
+	ck_assert_uint_eq(reports[0].vintf, 0);
 }
 END_TEST
 
@@ -1282,6 +1296,40 @@ START_TEST(err_map_latched)
 	ck_assert_int_eq(isim_cmdqv_lvcmdq_deinit(v1, 0), 0);
 	isim_cmdqv_vintf_lvcmdq_err_map(v1, map);
 	ck_assert_uint_eq(map[0], 0);
+}
+END_TEST
+
+/* One VINTF with 128 queues: the error maps' upper words are used. */
+START_TEST(wide_error_map)
+{
+	struct isim_cmdqv_vintf *v0;
+	struct isim_vcmdq_guest g;
+	uint64_t map[2];
+
+	setup_cfg("num_vintfs=1,lvcmdqs_per_vintf=128");
+	ck_assert_ptr_null(isim_cmdqv_vintf(hw, 1));
+	v0 = isim_cmdqv_vintf(hw, 0);
+	ck_assert_int_eq(isim_cmdqv_vintf_configure(v0, VMID, false), 0);
+	isim_cmdqv_vintf_enable(v0, true);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_map(v0, 100), 0);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_base(v0, 100, MEM_BASE, 4), 0);
+	isim_vcmdq_guest_init(&g, isim_cmdqv_vintf_page0(v0), 100,
+			      mem_at(MEM_BASE), 4);
+	g.kick = kick_step;
+	g.kick_arg = v0;
+	g.max_polls = 10;
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&g, true), 0);
+	push_raw(&g, ISIM_SMMU_OP_CFGI_STE, 0);
+	isim_vcmdq_guest_publish(&g);
+	isim_cmdqv_vintf_step(v0, 10);
+	isim_cmdqv_vintf_lvcmdq_err_map(v0, map);
+	ck_assert_uint_eq(map[0], 0);
+	ck_assert_uint_eq(map[1], 1ull << 36);
+	isim_cmdqv_cmdq_err_map(hw, map);
+	ck_assert_uint_eq(map[1], 1ull << 36);
+	ck_assert_uint_eq(isim_cmdqv_vintf_err_map(hw), 1);
+	ck_assert_uint_eq(n_reports, 1);
+	ck_assert_uint_eq(reports[0].map[1], 1ull << 36);
 }
 END_TEST
 
@@ -1685,6 +1733,7 @@ static Suite *cmdqv_suite(void)
 	tcase_add_test(tc, cons_dram_mirror);
 	tcase_add_test(tc, host_owned_vintf);
 	tcase_add_test(tc, err_map_latched);
+	tcase_add_test(tc, wide_error_map);
 	tcase_add_test(tc, guest_consumed_wraps);
 	tcase_add_test(tc, config_knobs);
 	tcase_add_test(tc, codec_layouts);

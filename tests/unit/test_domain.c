@@ -667,11 +667,18 @@ END_TEST
 
 /* ------------------------------------------------------ fault injection */
 
+/*
+ * The swept map, [512G - 28K, 513G + 6M + 36K), needs three new tables
+ * (a level-0 one for its first pages, a level-1 one past its 1G leaf, and
+ * a level-0 one for its last pages), so failures land before any leaf and
+ * after some; it also shares a level-1 and a level-2 table with the two
+ * mappings made first.
+ */
 START_TEST(map_fail_nth_sweep)
 {
-	uint64_t iova = 5 * SZ_1G - 7 * SZ_4K;
+	uint64_t iova = 512 * SZ_1G - 7 * SZ_4K, pa = ((uint64_t)1 << 40) + iova;
 	uint64_t len = 7 * SZ_4K + SZ_1G + 3 * SZ_2M + 9 * SZ_4K;
-	unsigned int n;
+	unsigned int n, failed_maps = 0;
 
 	for (n = 1; n < 100; n++) {
 		struct iommufd_domain_geometry g = {
@@ -691,39 +698,39 @@ START_TEST(map_fail_nth_sweep)
 			ck_assert_int_eq(rc, -ENOMEM);
 			continue;
 		}
-		/* Existing leaves share tables with the new range. */
-		if (iommufd_domain_map(d, 5 * SZ_1G - SZ_2M, 0, SZ_4K, RW) ||
-		    iommufd_domain_map(d, 6 * SZ_1G + 4 * SZ_2M, 0, SZ_4K,
-				       RW)) {
+		if (iommufd_domain_map(d, 512 * SZ_1G - 2 * SZ_2M, 0, SZ_4K,
+				       RW) ||
+		    iommufd_domain_map(d, 514 * SZ_1G, 0, SZ_4K, RW)) {
 			isim_fail_nth_set(0);
 			iommufd_domain_free(d);
 			continue;
 		}
 		take_snapshot(d, &before);
 		iommufd_domain_stats(d, s0);
-		rc = iommufd_domain_map(d, iova, 16 * SZ_1G + iova, len, RW);
+		rc = iommufd_domain_map(d, iova, pa, len, RW);
 		isim_fail_nth_set(0);
 		if (rc) {
 			ck_assert_int_eq(rc, -ENOMEM);
+			failed_maps++;
 			take_snapshot(d, &after);
 			iommufd_domain_stats(d, s1);
 			assert_same(&before, &after);
 			ck_assert_int_eq(memcmp(s0, s1, sizeof(s0)), 0);
 			/* The domain still works: the same map now succeeds. */
-			ck_assert_int_eq(iommufd_domain_map(d, iova,
-							    16 * SZ_1G + iova,
-							    len, RW), 0);
+			ck_assert_int_eq(iommufd_domain_map(d, iova, pa, len,
+							    RW), 0);
 			iommufd_domain_free(d);
 			continue;
 		}
 		assert_stats(d, 7 + 9 + 2, 3, 1);
-		assert_phys(d, iova, 16 * SZ_1G + iova, RW);
+		assert_phys(d, iova, pa, RW);
+		assert_phys(d, iova + len - 1, pa + len - 1, RW);
 		ck_assert_uint_eq(iommufd_domain_unmap(d, iova, len), len);
 		iommufd_domain_free(d);
 		break;
 	}
-	/* Enough points were visited to reach a clean success. */
-	ck_assert_uint_gt(n, 5);
+	/* Every table the swept map allocates failed once. */
+	ck_assert_uint_eq(failed_maps, 3);
 	ck_assert_uint_lt(n, 100);
 }
 END_TEST

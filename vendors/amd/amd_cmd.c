@@ -174,9 +174,12 @@ int amd_cmd_decode(const struct amd_entry *e, const struct amd_cmd_format *fmt,
 		rsvd1 = 0;
 		break;
 	case AMD_CMD_INV_DEVTAB_ENTRY:
-	case AMD_CMD_INV_INTERRUPT_TABLE:
-		/* Both carry only a DeviceID; the union members alias. */
 		c->inv_dte.devid = (uint16_t)q0;
+		rsvd0 = GENMASK64(59, 16);
+		rsvd1 = ~0ull;
+		break;
+	case AMD_CMD_INV_INTERRUPT_TABLE:
+		c->inv_irt.devid = (uint16_t)q0;
 		rsvd0 = GENMASK64(59, 16);
 		rsvd1 = ~0ull;
 		break;

@@ -36,12 +36,11 @@
 #define AMD_LATE_MAX	8
 #define DEVID_WORDS	(65536 / 64)
 
+/* A page request group the device awaits a response for. */
 struct ppr_group {
 	uint16_t devid;
 	uint16_t prgi;
 	uint32_t pasid;
-	uint32_t nreq;
-	bool last;
 };
 
 struct late_entry {
@@ -159,7 +158,8 @@ static const char *const units_names[] = { "code", "bytes", NULL };
 static const char *const ppr_enc_names[] = { "linux", "pcie", NULL };
 static const char *const layout_names[] = { "linux", "vbox", NULL };
 
-#define OPT(k, kind, names) { #k, kind, offsetof(struct amd_hw_config, k), names }
+#define OPT(k, kind, names) \
+	{ #k, kind, offsetof(struct amd_hw_config, k), names }
 static const struct opt opts[] = {
 	OPT(gid, OPT_U16, NULL),
 	OPT(trans_devid, OPT_U16, NULL),
@@ -506,6 +506,9 @@ int amd_hw_event(struct amd_hw *hw, const struct amd_event *ev)
 	struct defer d = { 0 };
 	int rc;
 
+	/* Code 0 is what a consumer takes for "not written yet". */
+	if (!ev->code)
+		return -EINVAL;
 	pthread_mutex_lock(&hw->lock);
 	rc = post_event(hw, ev, &d);
 	pthread_mutex_unlock(&hw->lock);
@@ -535,16 +538,13 @@ int amd_hw_illegal_dte(struct amd_hw *hw, uint16_t devid, uint32_t pasid,
 
 static void ppr_track(struct amd_hw *hw, const struct amd_ppr *req)
 {
-	struct ppr_group *g;
-
 	for (unsigned int i = 0; i < hw->ngroups; i++) {
-		g = &hw->groups[i];
+		const struct ppr_group *g = &hw->groups[i];
+
+		/* Requests of one group share one response. */
 		if (g->devid == req->devid && g->prgi == req->prgi &&
-		    g->pasid == req->pasid) {
-			g->nreq++;
-			g->last |= req->last;
+		    g->pasid == req->pasid)
 			return;
-		}
 	}
 	if (hw->ngroups == hw->cfg.ppr_pending_max) {
 		hw->st.ppr_untracked++;
@@ -552,7 +552,6 @@ static void ppr_track(struct amd_hw *hw, const struct amd_ppr *req)
 	}
 	hw->groups[hw->ngroups++] = (struct ppr_group){
 		.devid = req->devid, .prgi = req->prgi, .pasid = req->pasid,
-		.nreq = 1, .last = req->last,
 	};
 }
 
@@ -864,7 +863,10 @@ static void cmd_advance(struct amd_hw *hw)
 	publish_ptr(hw, AMD_VF_CMD_HEAD, r->head);
 }
 
-/* Log an error against the command at @cmd_gpa and stop the buffer. */
+/*
+ * Stop the buffer, then log @code against @addr: a guest that sees the
+ * event already sees CmdBufRun=0 and the head where it stays.
+ */
 static void cmd_halt(struct amd_hw *hw, uint8_t code, uint64_t addr,
 		     bool past, struct defer *d)
 {
@@ -872,10 +874,10 @@ static void cmd_halt(struct amd_hw *hw, uint8_t code, uint64_t addr,
 
 	if (code == AMD_EVT_COMMAND_HW_ERROR)
 		ev.flags = AMD_EVT_F_TYPE(AMD_HWERR_TARGET_ABORT);
-	post_event(hw, &ev, d);
 	if (past)
 		cmd_advance(hw);
 	set_run(hw, AMD_RING_CMD, false);
+	post_event(hw, &ev, d);
 	hw_trace(hw, "amd.cmd.halt", "gid=%u code=%u addr=%#llx head=%#x",
 		 hw->cfg.gid, code, (unsigned long long)addr,
 		 hw->ring[AMD_RING_CMD].head);

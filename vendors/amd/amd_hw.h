@@ -34,7 +34,11 @@ struct amd_hw;
 
 /* ------------------------------------------------------------- settings */
 
-/* Where the command head stays after an illegal command (§2.5). */
+/*
+ * Where the command head stays after an illegal command (§2.5), and after
+ * a COMPLETION_WAIT whose store failed (same doubt).  A failed fetch
+ * always leaves it on the command that could not be read.
+ */
 enum amd_illegal_cmd_head {
 	AMD_HEAD_AT_FAULT,
 	AMD_HEAD_PAST_FAULT,
@@ -190,7 +194,7 @@ void amd_hw_kick(struct amd_hw *hw);
  * Log an event into the guest's event log.  0 logged; -EAGAIN dropped
  * because the log is stopped or in overflow; -ENOSPC dropped on a full
  * log (overflow raised); -EFAULT the log memory is not mapped (log
- * stopped, host fault); -EINVAL unencodable.
+ * stopped, host fault); -EINVAL code 0 or a field that does not fit.
  */
 int amd_hw_event(struct amd_hw *hw, const struct amd_event *ev);
 int amd_hw_io_page_fault(struct amd_hw *hw, uint16_t devid, uint16_t domid,

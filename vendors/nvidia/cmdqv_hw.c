@@ -731,6 +731,10 @@ static unsigned execute(struct isim_cmdqv_vintf *v, unsigned lidx,
 		return ISIM_SMMU_CERROR_ILL;
 	if (cfg->strict_fields && isim_smmu_cmd_check_fields(dw))
 		return ISIM_SMMU_CERROR_ILL;
+	/* EL3 invalidations belong to the Secure queue, which no VCMDQ is. */
+	if (cmd.op == ISIM_SMMU_OP_TLBI_EL3_ALL ||
+	    cmd.op == ISIM_SMMU_OP_TLBI_EL3_VA)
+		return ISIM_SMMU_CERROR_ILL;
 	if (guest) {
 		code = guest_op_verdict(cfg, cmd.op);
 		if (code)
