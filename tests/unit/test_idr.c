@@ -57,13 +57,13 @@ END_TEST
 /* Random alloc/erase against a plain array model. */
 START_TEST(matches_model)
 {
-	enum { N = 5000 };
+	enum { N = 1500 };
 	static char used[N + 1];
 	struct isim_idr idr;
 	unsigned seed = 7;
 
 	isim_idr_init(&idr);
-	for (int step = 0; step < 100000; step++) {
+	for (int step = 0; step < 30000; step++) {
 		uint32_t id, pick = 1 + (uint32_t)(rand_r(&seed) % N);
 
 		if (rand_r(&seed) % 3) {
