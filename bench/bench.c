@@ -21,16 +21,19 @@ static const struct {
 } benches[] = {
 	{ "objtable", "object alloc+destroy and lookup vs uthash",
 	  bench_objtable },
-	{ "pin", "access pin+unpin ns/page, 4K vs THP, pre-faulted vs first touch",
+	{ "pin", "access pin+unpin ns/page: 4K/THP, pre-faulted/first touch",
 	  bench_pin },
 	{ "contig", "contiguity check ns/PFN per algorithm vs a streaming read",
 	  bench_contig },
 	{ "mapunmap", "IOAS_MAP+IOAS_UNMAP of one page with 1k/10k/100k areas",
 	  bench_mapunmap },
-	{ "domain", "paging-domain map+unmap: 256 single pages vs one 1 MiB run",
+	{ "domain", "domain map+unmap: 256 single pages vs one 1 MiB run",
 	  bench_domain },
 	{ "hwqueue", "HW_QUEUE_ALLOC+DESTROY (mock, phys) vs access pin+unpin",
 	  bench_hwqueue },
+	{ "amd", "AMD cmd consume + event produce vs an SPSC ring", bench_amd },
+	{ "cmdqv", "Tegra241 VCMDQ consume, stepped/threaded, vs an SPSC ring",
+	  bench_cmdqv },
 };
 
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
@@ -54,10 +57,9 @@ void bench_row_target(const char *bench, const char *what, unsigned long n,
 		      double base_ns_per_op, const char *target)
 {
 	/* Small per-PFN costs need more than two decimals. */
-	int prec = ns_per_op < 10 && base_ns_per_op < 10 ? 4 : 2;
-
-	printf("%s,%s,%lu,%.*f,%s,%.*f,%.3f,%s\n", bench, what, n, prec,
-	       ns_per_op, baseline, prec, base_ns_per_op,
+	printf("%s,%s,%lu,%.*f,%s,%.*f,%.3f,%s\n", bench, what, n,
+	       ns_per_op < 10 ? 4 : 2, ns_per_op, baseline,
+	       base_ns_per_op < 10 ? 4 : 2, base_ns_per_op,
 	       base_ns_per_op > 0 ? ns_per_op / base_ns_per_op : 0.0,
 	       target ? target : "");
 	fflush(stdout);
@@ -88,7 +90,7 @@ const char *bench_target(char *buf, size_t len, bool met, const char *fmt,
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: iommufd-sim-bench BENCH [--n N] [--reps R]\n\n"
-		     "--n sets each benchmark's size (see docs/benchmarks.md);\n"
+		     "--n sets each benchmark's size (docs/benchmarks.md);\n"
 		     "without it each uses its own default.  Output: CSV.\n\n");
 	for (size_t i = 0; i < NBENCH; i++)
 		fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].what);

@@ -15,7 +15,7 @@ struct isim_fd;
 struct bench_opts {
 	unsigned long n;	/* operations per measurement (--n) */
 	unsigned reps;		/* repetitions; the best is kept (--reps) */
-	bool n_set;		/* --n was given: overrides a bench's own default */
+	bool n_set;		/* --n given: overrides a bench's default */
 };
 
 /* The bench's own default @dflt unless --n was given. */
@@ -60,6 +60,8 @@ int bench_contig(const struct bench_opts *o);
 int bench_mapunmap(const struct bench_opts *o);
 int bench_domain(const struct bench_opts *o);
 int bench_hwqueue(const struct bench_opts *o);
+int bench_amd(const struct bench_opts *o);
+int bench_cmdqv(const struct bench_opts *o);
 
 /* Keep the compiler from deleting a computed value. */
 static inline void bench_keep(uint64_t v)

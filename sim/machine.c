@@ -58,6 +58,14 @@ int isim_machine_new(const struct isim_machine_config *cfg,
 	rc = isim_phys_create(&m->cfg, &m->trace, &m->phys);
 	if (rc)
 		goto err_trace;
+	/*
+	 * The first frame goes to the simulated firmware, as low memory does
+	 * on real machines: no buffer a device sees ever sits at PA 0, which
+	 * hardware registers use to mean "not programmed".
+	 */
+	rc = isim_phys_alloc(m->phys, 0, &m->firmware_pfn);
+	if (rc)
+		goto err_phys;
 	rc = isim_vm_create(m->phys, &m->trace, &m->vm);
 	if (rc)
 		goto err_phys;
@@ -93,6 +101,8 @@ void isim_machine_free(struct isim_machine *m)
 	pthread_mutex_destroy(&m->acct.lock);
 	pthread_mutex_destroy(&m->lock);
 	isim_vm_destroy(m->vm);
+	if (m->firmware_pfn != UINT64_MAX)
+		isim_phys_free(m->phys, m->firmware_pfn, 0);
 	isim_phys_destroy(m->phys);
 	isim_tracer_fini(&m->trace);
 	free(m);

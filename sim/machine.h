@@ -41,6 +41,7 @@ struct isim_machine {
 	struct isim_tracer trace;
 	struct isim_phys *phys;	/* simulated physical memory (sim/mm/phys.h) */
 	struct isim_vm *vm;	/* the program's address space (sim/mm/vm.h) */
+	uint64_t firmware_pfn;	/* kept from boot: nothing DMAs at PA 0 */
 	pthread_mutex_t lock;	/* the lists below */
 	struct iommufd_ctx *contexts;	/* open iommufd contexts */
 	struct isim_iommu *iommus;	/* simulated IOMMU instances */

@@ -125,6 +125,9 @@ struct isim_iommu_ops {
 	/* A device's DMA found no translation (AMD logs IO_PAGE_FAULT). */
 	void (*dma_fault)(struct isim_device *dev, uint64_t iova,
 			  unsigned flags);
+	/* isim_device_page_request(), the attachment held stable; optional. */
+	int (*page_request)(struct isim_device *dev, uint32_t pasid,
+			    uint64_t addr, unsigned flags, uint16_t group);
 	size_t (*get_viommu_size)(struct isim_device *dev, unsigned type);
 	int (*viommu_init)(struct iommufd_viommu *viommu,
 			   const struct iommu_user_data *user_data);

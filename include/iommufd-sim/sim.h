@@ -105,6 +105,27 @@ int isim_device_detach(struct isim_fd *fd, uint32_t dev_id);
 int isim_dma(struct isim_device *dev, uint64_t iova, void *buf, size_t len,
 	     unsigned flags);
 
+/*
+ * A PCIe page request (PRI) from @dev for the page at @addr, one request
+ * of page request group @group (0..511); with ISIM_PRQ_PASID it is for
+ * @pasid's address space (20 bits).  The device's IOMMU driver logs it
+ * where its hardware would (AMD: the PPR log of the vIOMMU the device is
+ * nested behind); the response comes back through that IOMMU's command
+ * path.  0 when logged; -EAGAIN when the IOMMU refused it (page requests
+ * off: an INVALID_PPR_REQUEST event instead); -ENOSPC when the log was
+ * full; -EFAULT when the log's memory has no translation; -ENODEV when the
+ * device is not attached where requests can go; -EOPNOTSUPP when its
+ * IOMMU takes none; -EINVAL for bad arguments.
+ */
+#define ISIM_PRQ_READ	(1u << 0)
+#define ISIM_PRQ_WRITE	(1u << 1)
+#define ISIM_PRQ_EXEC	(1u << 2)
+#define ISIM_PRQ_PRIV	(1u << 3)	/* privileged (supervisor) access */
+#define ISIM_PRQ_LAST	(1u << 4)	/* last request of its group */
+#define ISIM_PRQ_PASID	(1u << 5)	/* @pasid is valid */
+int isim_device_page_request(struct isim_device *dev, uint32_t pasid,
+			     uint64_t addr, unsigned flags, uint16_t group);
+
 /* Step every hardware model until idle or @budget units of work are done;
  * returns the work done.  On a threaded machine the models run by
  * themselves and this returns 0. */

@@ -20,11 +20,15 @@
 
 extern const struct isim_iommu_ops isim_mock_iommu_ops;
 extern const struct isim_iommu_ops isim_mock_iova_iommu_ops;
+extern const struct isim_iommu_ops isim_amd_iommu_ops;
+extern const struct isim_iommu_ops isim_tegra241_cmdqv_iommu_ops;
 
 static pthread_mutex_t drivers_lock = PTHREAD_MUTEX_INITIALIZER;
 static const struct isim_iommu_ops *drivers[MAX_DRIVERS] = {
 	&isim_mock_iommu_ops,
 	&isim_mock_iova_iommu_ops,
+	&isim_amd_iommu_ops,
+	&isim_tegra241_cmdqv_iommu_ops,
 };
 
 int isim_register_iommu_driver(const struct isim_iommu_ops *ops)
@@ -118,6 +122,29 @@ int isim_device_add(struct isim_machine *m, struct isim_iommu *iommu,
 	if (out)
 		*out = dev;
 	return 0;
+}
+
+/*
+ * Take a device off the machine (the selftest's mock devices die with their
+ * stdev object).  It must not be bound: a bound device is still in use.
+ */
+void isim_device_remove(struct isim_device *dev)
+{
+	struct isim_machine *m = dev->m;
+	struct isim_device **pp;
+
+	if (ISIM_WARN_ON(m, dev->idev))
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (pp = &m->devices; *pp; pp = &(*pp)->next)
+		if (*pp == dev) {
+			*pp = dev->next;
+			break;
+		}
+	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_destroy(&dev->group_lock);
+	free(dev->drvdata);
+	free(dev);
 }
 
 struct isim_device *isim_device_find(struct isim_machine *m, const char *name)

@@ -65,9 +65,13 @@ void iopt_free_allowed(struct isim_itree *t)
 	}
 }
 
+static void __iopt_remove_reserved_iova(struct io_pagetable *iopt, void *owner);
+
 void iopt_destroy_table(struct io_pagetable *iopt)
 {
 	iopt_free_allowed(&iopt->allowed_itree);
+	/* Ranges reserved by IOMMU_TEST_OP_ADD_RESERVED have no owner. */
+	__iopt_remove_reserved_iova(iopt, NULL);
 	ISIM_WARN_ON(iopt->m, !isim_itree_empty(&iopt->reserved_itree) ||
 			      !isim_itree_empty(&iopt->area_itree) ||
 			      iopt->next_domain_id ||
@@ -446,23 +450,26 @@ static int iopt_get_pages(struct io_pagetable *src, uint64_t iova,
 	return 0;
 }
 
-int iopt_copy(struct io_pagetable *dst, struct io_pagetable *src,
-	      uint64_t src_iova, uint64_t length, uint64_t *dst_iova,
-	      int iommu_prot, unsigned flags)
+int iopt_copy_collect(struct io_pagetable *src, uint64_t src_iova,
+		      uint64_t length, struct iopt_copy_list *list)
 {
-	struct iopt_pages_list *elms;
-	size_t n;
-	int rc;
+	return iopt_get_pages(src, src_iova, length, &list->elms, &list->n);
+}
 
-	rc = iopt_get_pages(src, src_iova, length, &elms, &n);
-	if (rc)
-		return rc;
-	rc = iopt_map_pages(dst, elms, n, length, dst_iova, iommu_prot, flags);
-	for (size_t i = 0; i < n; i++)
-		if (elms[i].pages)
-			iopt_put_pages(elms[i].pages);
-	free(elms);
-	return rc;
+int iopt_copy_map(struct io_pagetable *dst, struct iopt_copy_list *list,
+		  uint64_t length, uint64_t *dst_iova, int iommu_prot,
+		  unsigned flags)
+{
+	return iopt_map_pages(dst, list->elms, list->n, length, dst_iova,
+			      iommu_prot, flags);
+}
+
+void iopt_copy_release(struct iopt_copy_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (list->elms[i].pages)
+			iopt_put_pages(list->elms[i].pages);
+	free(list->elms);
 }
 
 /* The unmap loop of spec/core.md §4.8 over [start, last]. */
@@ -484,6 +491,12 @@ again:
 
 		if (!pages || area->num_locks) {
 			rc = -EBUSY;
+			isim_trace(&iopt->m->trace, "iopt.unmap_busy",
+				   "ioas=%u iova=%#llx last=%#llx locks=%u",
+				   ioas_of_iopt(iopt)->obj.id,
+				   (unsigned long long)area_first,
+				   (unsigned long long)area_last,
+				   (unsigned)area->num_locks);
 			break;
 		}
 		if (area_first < start || area_last > last) {

@@ -184,9 +184,21 @@ int iopt_map_user_pages(struct io_pagetable *iopt, uint64_t *iova,
 int iopt_map_file_pages(struct io_pagetable *iopt, uint64_t *iova, int fd,
 			uint64_t start, uint64_t length, int iommu_prot,
 			unsigned flags, uint8_t ctx_account_mode);
-int iopt_copy(struct io_pagetable *dst, struct io_pagetable *src,
-	      uint64_t src_iova, uint64_t length, uint64_t *dst_iova,
-	      int iommu_prot, unsigned flags);
+/*
+ * IOAS_COPY in the kernel's two steps: take references on the pages
+ * behind [src_iova, +length) (the source IOAS may then be released), and
+ * map them as consecutive areas of the destination.
+ */
+struct iopt_copy_list {
+	struct iopt_pages_list *elms;
+	size_t n;
+};
+int iopt_copy_collect(struct io_pagetable *src, uint64_t src_iova,
+		      uint64_t length, struct iopt_copy_list *list);
+int iopt_copy_map(struct io_pagetable *dst, struct iopt_copy_list *list,
+		  uint64_t length, uint64_t *dst_iova, int iommu_prot,
+		  unsigned flags);
+void iopt_copy_release(struct iopt_copy_list *list);
 int iopt_unmap_iova(struct io_pagetable *iopt, uint64_t iova, uint64_t length,
 		    uint64_t *unmapped);
 int iopt_unmap_all(struct io_pagetable *iopt, uint64_t *unmapped);

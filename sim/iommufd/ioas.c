@@ -92,30 +92,41 @@ static int conv_iommu_prot(uint32_t map_flags)
 	(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |            \
 	 IOMMU_IOAS_MAP_READABLE)
 
+/* The checks MAP, MAP_FILE and COPY share, in the kernel's order. */
+static int map_common_checks(uint32_t flags, uint64_t iova, uint64_t length)
+{
+	if (iova >= UINT64_MAX || length >= UINT64_MAX)
+		return -EOVERFLOW;
+	if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
+		return -EINVAL;
+	return 0;
+}
+
+static unsigned map_iopt_flags(uint32_t flags)
+{
+	return flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA;
+}
+
 int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_ioas_map *cmd = ucmd->cmd;
 	struct iommufd_ioas *ioas;
-	unsigned flags = 0;
 	uint64_t iova;
 	int rc;
 
 	if ((cmd->flags & ~MAP_FLAGS) || cmd->__reserved)
 		return -EOPNOTSUPP;
-	if (cmd->iova >= UINT64_MAX || cmd->length >= UINT64_MAX)
-		return -EOVERFLOW;
-	if (!(cmd->flags &
-	      (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
-		return -EINVAL;
+	rc = map_common_checks(cmd->flags, cmd->iova, cmd->length);
+	if (rc)
+		return rc;
 	ioas = iommufd_get_ioas(ucmd->ictx, cmd->ioas_id);
 	if (IS_ERR(ioas))
 		return (int)PTR_ERR(ioas);
-	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
-		flags = IOPT_ALLOC_IOVA;
 	iova = cmd->iova;
 	rc = iopt_map_user_pages(&ioas->iopt, &iova, u64_to_user_ptr(cmd->user_va),
 				 cmd->length, conv_iommu_prot(cmd->flags),
-				 flags, ucmd->ictx->account_mode);
+				 map_iopt_flags(cmd->flags),
+				 ucmd->ictx->account_mode);
 	if (!rc) {
 		cmd->iova = iova;
 		rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
@@ -128,18 +139,15 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_ioas_map_file *cmd = ucmd->cmd;
 	struct iommufd_ioas *ioas;
-	unsigned flags = 0;
 	struct stat st;
 	uint64_t iova;
 	int rc;
 
 	if (cmd->flags & ~MAP_FLAGS)
 		return -EOPNOTSUPP;
-	if (cmd->iova >= UINT64_MAX || cmd->length >= UINT64_MAX)
-		return -EOVERFLOW;
-	if (!(cmd->flags &
-	      (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
-		return -EINVAL;
+	rc = map_common_checks(cmd->flags, cmd->iova, cmd->length);
+	if (rc)
+		return rc;
 	ioas = iommufd_get_ioas(ucmd->ictx, cmd->ioas_id);
 	if (IS_ERR(ioas))
 		return (int)PTR_ERR(ioas);
@@ -148,12 +156,11 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 		rc = -EBADF;
 		goto out_put;
 	}
-	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
-		flags = IOPT_ALLOC_IOVA;
 	iova = cmd->iova;
 	rc = iopt_map_file_pages(&ioas->iopt, &iova, cmd->fd, cmd->start,
 				 cmd->length, conv_iommu_prot(cmd->flags),
-				 flags, ucmd->ictx->account_mode);
+				 map_iopt_flags(cmd->flags),
+				 ucmd->ictx->account_mode);
 	if (!rc) {
 		cmd->iova = iova;
 		rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
@@ -166,38 +173,41 @@ out_put:
 int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_ioas_copy *cmd = ucmd->cmd;
+	struct iopt_copy_list list;
 	struct iommufd_ioas *src, *dst;
-	unsigned flags = 0;
 	uint64_t iova;
 	int rc;
 
 	if (cmd->flags & ~MAP_FLAGS)
 		return -EOPNOTSUPP;
-	if (cmd->length >= UINT64_MAX || cmd->src_iova >= UINT64_MAX ||
-	    cmd->dst_iova >= UINT64_MAX)
+	if (cmd->src_iova >= UINT64_MAX)
 		return -EOVERFLOW;
-	if (!(cmd->flags &
-	      (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
-		return -EINVAL;
+	rc = map_common_checks(cmd->flags, cmd->dst_iova, cmd->length);
+	if (rc)
+		return rc;
 	src = iommufd_get_ioas(ucmd->ictx, cmd->src_ioas_id);
 	if (IS_ERR(src))
 		return (int)PTR_ERR(src);
+	rc = iopt_copy_collect(&src->iopt, cmd->src_iova, cmd->length, &list);
+	iommufd_put_object(ucmd->ictx, &src->obj);
+	if (rc)
+		return rc;
 	dst = iommufd_get_ioas(ucmd->ictx, cmd->dst_ioas_id);
 	if (IS_ERR(dst)) {
-		iommufd_put_object(ucmd->ictx, &src->obj);
-		return (int)PTR_ERR(dst);
+		rc = (int)PTR_ERR(dst);
+		goto out_release;
 	}
-	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
-		flags = IOPT_ALLOC_IOVA;
 	iova = cmd->dst_iova;
-	rc = iopt_copy(&dst->iopt, &src->iopt, cmd->src_iova, cmd->length,
-		       &iova, conv_iommu_prot(cmd->flags), flags);
+	rc = iopt_copy_map(&dst->iopt, &list, cmd->length, &iova,
+			   conv_iommu_prot(cmd->flags),
+			   map_iopt_flags(cmd->flags));
 	if (!rc) {
 		cmd->dst_iova = iova;
 		rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
 	}
 	iommufd_put_object(ucmd->ictx, &dst->obj);
-	iommufd_put_object(ucmd->ictx, &src->obj);
+out_release:
+	iopt_copy_release(&list);
 	return rc;
 }
 

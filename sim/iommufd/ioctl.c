@@ -100,7 +100,7 @@ static const struct iommufd_ioctl_op iommufd_ioctl_ops[] = {
 	IOCTL_OP(IOMMU_VEVENTQ_ALLOC, iommufd_veventq_alloc, iommu_veventq_alloc,
 		 out_veventq_fd),
 	IOCTL_OP(IOMMU_HW_QUEUE_ALLOC, iommufd_hw_queue_alloc_ioctl, iommu_hw_queue_alloc, length),
-	IOCTL_OP(IOMMU_TEST_CMD, NULL, iommu_test_cmd, last),
+	IOCTL_OP(IOMMU_TEST_CMD, iommufd_test, iommu_test_cmd, last),
 };
 
 #define NR_OPS (sizeof(iommufd_ioctl_ops) / sizeof(iommufd_ioctl_ops[0]))

@@ -326,6 +326,7 @@ void iommufd_hw_queue_for_each_ref(struct iommufd_object *obj,
 /* The driver registry and instances (driver.c). */
 const struct isim_iommu_ops *isim_find_iommu_driver(const char *name);
 void isim_machine_release_devices(struct isim_machine *m);
+void isim_device_remove(struct isim_device *dev);
 
 /* The dispatcher's reply: min(user size, @cmd_len) bytes of ucmd->cmd. */
 int iommufd_ucmd_respond(struct iommufd_ucmd *ucmd, size_t cmd_len);
@@ -347,11 +348,13 @@ int iommufd_get_hw_info(struct iommufd_ucmd *ucmd);
 int iommufd_viommu_alloc_ioctl(struct iommufd_ucmd *ucmd);
 int iommufd_vdevice_alloc_ioctl(struct iommufd_ucmd *ucmd);
 int iommufd_hw_queue_alloc_ioctl(struct iommufd_ucmd *ucmd);
+int iommufd_test(struct iommufd_ucmd *ucmd);
 
 /* Object types' ops. */
 void iommufd_ioas_destroy(struct iommufd_object *obj);
 int iommufd_ioas_check(struct iommufd_object *obj, char *buf, size_t len,
 		       size_t *used);
+void iommufd_selftest_destroy(struct iommufd_object *obj);
 
 /* Append one problem to an invariant report; returns 1 (one error). */
 int iommufd_report(char *buf, size_t len, size_t *used, const char *fmt, ...)

@@ -74,6 +74,7 @@ const struct iommufd_object_ops iommufd_object_ops[IOMMUFD_OBJ_MAX] = {
 	},
 	[IOMMUFD_OBJ_SELFTEST] = {
 		.name = "selftest",
+		.destroy = iommufd_selftest_destroy,
 	},
 };
 

@@ -356,6 +356,12 @@ static int hw_queue_alloc_phys(struct iommufd_ctx *ictx,
 	int rc;
 
 	rc = hw_queue_span(m, cmd->nesting_parent_iova, cmd->length, &span);
+	isim_trace(&m->trace, "hw_queue.span",
+		   "iova=%#llx offset=%#llx pin_length=%#llx rounding=%s rc=%d",
+		   (unsigned long long)cmd->nesting_parent_iova,
+		   (unsigned long long)span.offset,
+		   (unsigned long long)(rc ? 0 : span.length),
+		   m->cfg.hw_queue_pin_v8 ? "v8" : "merged", rc);
 	if (rc)
 		return rc;
 	npages = span.length / ps;

@@ -37,7 +37,7 @@
 
 enum {
 	FR_HEAD = 1u << 0,	/* first frame of a free block: order valid */
-	FR_FOREIGN = 1u << 1,	/* pattern memory that belongs to someone else */
+	FR_FOREIGN = 1u << 1,	/* pattern memory of someone else */
 	FR_DIRECT = 1u << 2,	/* ISIM_HOST_DIRECT */
 	FR_RDONLY = 1u << 3,	/* ISIM_HOST_RDONLY */
 };
@@ -45,7 +45,7 @@ enum {
 struct frame {
 	uint8_t state;		/* enum isim_frame_state */
 	uint8_t flags;
-	uint8_t order;		/* free head: block order; allocated: alloc order */
+	uint8_t order;		/* block order (free head or allocation) */
 	uint8_t unused;
 	uint32_t pincount;
 	union {
@@ -62,7 +62,7 @@ struct frame {
 
 struct block {
 	struct frame *frames;	/* NULL until touched */
-	int8_t max_free;	/* untouched: largest free order, -1 none, -2 unknown */
+	int8_t max_free;	/* untouched: largest free order; -2 unknown */
 };
 
 struct free_area {
@@ -82,7 +82,7 @@ struct isim_phys {
 	struct block *blocks;
 	struct free_area area[ISIM_PHYS_NR_ORDERS];
 	uint64_t seed;
-	double broken_p;	/* chance that a whole pattern block is broken */
+	double broken_p;	/* chance a whole pattern block is broken */
 	/* Counters; bad_dma is bumped under the read side, so atomic. */
 	uint64_t allocated, foreign, free_listed, pinned_frames, total_pins;
 	uint64_t touched, bad_release;
@@ -917,7 +917,8 @@ static int check_block(const struct isim_phys *phys, uint64_t b,
 			if (f->flags & FR_HEAD)
 				report("phys: pfn %#" PRIx64 " allocated and on a free list\n",
 				       pfn);
-			if (!f->u.used.refcount || f->u.used.refcount < f->pincount)
+			if (!f->u.used.refcount ||
+			    f->u.used.refcount < f->pincount)
 				report("phys: pfn %#" PRIx64 " refcount %u pincount %u\n",
 				       pfn, f->u.used.refcount, f->pincount);
 			if (f->flags & FR_FOREIGN)

@@ -29,7 +29,7 @@ struct isim_tracer;
 #define ISIM_PHYS_NR_ORDERS (ISIM_PHYS_MAX_ORDER + 1)
 
 enum isim_frame_state {
-	ISIM_FRAME_FREE,	/* free and never used since the machine started */
+	ISIM_FRAME_FREE,	/* free, never used since the machine started */
 	ISIM_FRAME_ALLOCATED,
 	ISIM_FRAME_POISONED,	/* free again after use */
 };

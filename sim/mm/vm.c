@@ -145,6 +145,7 @@ struct region {
 	enum isim_backing backing;
 	uint64_t *pfns;
 	/* Dead regions only: frames not yet freed, bytes not yet dropped. */
+	bool dead;
 	size_t alive;
 	size_t run_start, run_len;
 	struct region *next_dead;
@@ -203,6 +204,11 @@ struct isim_vm {
 
 /* ---------------------------------------------------------- regions */
 
+static inline uint64_t rbase(const struct region *r)
+{
+	return (uint64_t)(uintptr_t)r->base;
+}
+
 /* Index of the first live region whose base is above @va. */
 static size_t region_upper(const struct isim_vm *vm, uint64_t va)
 {
@@ -211,7 +217,7 @@ static size_t region_upper(const struct isim_vm *vm, uint64_t va)
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if ((uint64_t)(uintptr_t)vm->regions[mid]->base <= va)
+		if (rbase(vm->regions[mid]) <= va)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -227,7 +233,7 @@ static struct region *region_find(const struct isim_vm *vm, uint64_t va)
 	if (!i)
 		return NULL;
 	r = vm->regions[i - 1];
-	return va - (uint64_t)(uintptr_t)r->base < r->len ? r : NULL;
+	return va - rbase(r) < r->len ? r : NULL;
 }
 
 static void flush_run(struct isim_vm *vm, struct region *r)
@@ -255,7 +261,8 @@ static void dead_release(struct isim_vm *vm, struct region *r)
 	while (*pp != r)
 		pp = &(*pp)->next_dead;
 	*pp = r->next_dead;
-	vm_trace(vm, "mm.region_gone", "va=%p len=%zu", (void *)r->base, r->len);
+	vm_trace(vm, "mm.region_gone", "va=%p len=%zu", (void *)r->base,
+		 r->len);
 	region_free(vm, r);
 }
 
@@ -302,7 +309,9 @@ static void vm_frame_released(void *arg, uint64_t pfn, uint32_t owner,
 		struct region *r = (struct region *)o;
 		size_t idx = (size_t)((char *)host - r->base) >> vm->shift;
 
-		/* Live regions hold a reference on each frame: only dead ones. */
+		/* A live region holds a reference on each of its frames. */
+		if (!r->dead)
+			return;
 		if (idx == r->run_start + r->run_len && r->run_len) {
 			r->run_len++;
 		} else {
@@ -314,8 +323,8 @@ static void vm_frame_released(void *arg, uint64_t pfn, uint32_t owner,
 			dead_release(vm, r);
 	} else {
 		struct window *w = (struct window *)o;
-		uint64_t idx = w->first +
-			       ((uint64_t)((char *)host - w->base) >> vm->shift);
+		uint64_t off = (uint64_t)((char *)host - w->base);
+		uint64_t idx = w->first + (off >> vm->shift);
 		struct vm_slot *slot = hash_find(&w->file->pages, idx);
 
 		if (slot && (slot->val & ~TENTATIVE) == pfn)
@@ -327,7 +336,7 @@ static void vm_frame_released(void *arg, uint64_t pfn, uint32_t owner,
 
 /* ------------------------------------------------------- VMA checks */
 
-/* The kernel's struct procmap_query (Linux 6.11+), which our headers may lack. */
+/* The kernel's struct procmap_query (Linux 6.11+); our headers may lack it. */
 struct isim_procmap_query {
 	uint64_t size;
 	uint64_t query_flags;
@@ -430,7 +439,8 @@ static int vma_check_parse(uint64_t cur, uint64_t end, bool write)
 		}
 		have += (size_t)n;
 		buf[have] = 0;
-		while (!rc && (nl = memchr(p, '\n', have - (size_t)(p - buf)))) {
+		while (!rc &&
+		       (nl = memchr(p, '\n', have - (size_t)(p - buf)))) {
 			*nl = 0;
 			if (!skip)
 				rc = maps_line(p, &cur, end, write);
@@ -578,14 +588,12 @@ static struct region *stretch(const struct isim_vm *vm, uint64_t va,
 	size_t at = region_upper(vm, cur);
 	struct region *r = at ? vm->regions[at - 1] : NULL;
 
-	if (r && cur - (uint64_t)(uintptr_t)r->base < r->len) {
-		n = ((uint64_t)(uintptr_t)r->base + r->len - cur) >> vm->shift;
+	if (r && cur - rbase(r) < r->len) {
+		n = (rbase(r) + r->len - cur) >> vm->shift;
 	} else {
 		r = NULL;
 		n = at < vm->nregions ?
-			    ((uint64_t)(uintptr_t)vm->regions[at]->base - cur) >>
-				    vm->shift :
-			    left;
+			    (rbase(vm->regions[at]) - cur) >> vm->shift : left;
 	}
 	*end = i + (size_t)(n < left ? n : left);
 	return r;
@@ -595,7 +603,7 @@ static bool dead_overlaps(const struct isim_vm *vm, uint64_t start,
 			  uint64_t end)
 {
 	for (struct region *r = vm->dead; r; r = r->next_dead) {
-		uint64_t base = (uint64_t)(uintptr_t)r->base;
+		uint64_t base = rbase(r);
 
 		if (base < end && start < base + r->len)
 			return true;
@@ -641,18 +649,18 @@ static int pin_slow(struct isim_vm *vm, uint64_t va, size_t npages,
 	int rc = 0;
 
 	while (i < npages) {
+		uint64_t cur = va + ((uint64_t)i << vm->shift);
+
 		r = stretch(vm, va, i, npages, &end);
 		if (r) {
-			size_t off = (size_t)(va + ((uint64_t)i << vm->shift) -
-					      (uint64_t)(uintptr_t)r->base) >>
-				     vm->shift;
+			size_t off = (size_t)(cur - rbase(r)) >> vm->shift;
 
-			memcpy(pfns + i, r->pfns + off, (end - i) * sizeof(*pfns));
+			memcpy(pfns + i, r->pfns + off,
+			       (end - i) * sizeof(*pfns));
 			i = end;
 			continue;
 		}
-		if (dead_overlaps(vm, va + ((uint64_t)i << vm->shift),
-				  va + ((uint64_t)end << vm->shift))) {
+		if (dead_overlaps(vm, cur, va + ((uint64_t)end << vm->shift))) {
 			rc = -EFAULT;
 			goto undo;
 		}
@@ -702,9 +710,8 @@ int isim_vm_pin(struct isim_vm *vm, uint64_t va, size_t npages, bool write,
 
 	pthread_mutex_lock(&vm->lock);
 	r = region_find(vm, va);
-	if (r && end - (uint64_t)(uintptr_t)r->base <= r->len) {
-		size_t off = (size_t)(va - (uint64_t)(uintptr_t)r->base) >>
-			     vm->shift;
+	if (r && end - rbase(r) <= r->len) {
+		size_t off = (size_t)(va - rbase(r)) >> vm->shift;
 
 		memcpy(pfns, r->pfns + off, npages * sizeof(*pfns));
 		rc = isim_phys_pin_pfns(vm->phys, pfns, npages);
@@ -922,17 +929,19 @@ int isim_vm_pin_file(struct isim_vm *vm, int fd, uint64_t offset,
 	for (i = 0; i < npages; i++) {
 		struct vm_slot *slot = hash_find(&file->pages, first + i);
 
-		if (slot) {
+		if (slot)
 			pfns[i] = slot->val & ~TENTATIVE;
-			if (write && !window_find(file, first + i)->writable) {
-				rc = -EFAULT;
-				break;
-			}
-			continue;
-		}
-		rc = file_page_new(vm, file, fd, first + i, writable, &pfns[i]);
+		else
+			rc = file_page_new(vm, file, fd, first + i, writable,
+					   &pfns[i]);
 		if (rc)
 			break;
+		/* A window mapped through a read-only fd earlier. */
+		if (write && !window_find(file, first + i)->writable) {
+			rc = -EFAULT;
+			i++;
+			break;
+		}
 	}
 	if (!rc)
 		rc = isim_phys_pin_pfns(vm->phys, pfns, npages);
@@ -940,7 +949,8 @@ int isim_vm_pin_file(struct isim_vm *vm, int fd, uint64_t offset,
 	file_put(vm, file);
 out_unlock:
 	pthread_mutex_unlock(&vm->lock);
-	vm_trace(vm, "mm.pin_file", "ino=%" PRIu64 " off=%#" PRIx64 " n=%zu rc=%d",
+	vm_trace(vm, "mm.pin_file",
+		 "ino=%" PRIu64 " off=%#" PRIx64 " n=%zu rc=%d",
 		 (uint64_t)st.st_ino, offset, npages, rc);
 	return rc;
 }
@@ -957,7 +967,7 @@ int isim_va_to_pfn(struct isim_vm *vm, uint64_t va, uint64_t *pfn)
 	pthread_mutex_lock(&vm->lock);
 	r = region_find(vm, va);
 	if (r) {
-		*pfn = r->pfns[(va - (uint64_t)(uintptr_t)r->base) >> vm->shift];
+		*pfn = r->pfns[(va - rbase(r)) >> vm->shift];
 	} else if ((ent = cursor_ent(vm, &cc, va >> vm->shift)) && *ent) {
 		*pfn = ent_pfn(*ent);
 	} else {
@@ -1111,7 +1121,7 @@ static int region_insert(struct isim_vm *vm, struct region *r)
 		vm->regions = p;
 		vm->cap_regions = cap;
 	}
-	at = region_upper(vm, (uint64_t)(uintptr_t)r->base);
+	at = region_upper(vm, rbase(r));
 	memmove(&vm->regions[at + 1], &vm->regions[at],
 		(vm->nregions - at) * sizeof(*vm->regions));
 	vm->regions[at] = r;
@@ -1165,7 +1175,7 @@ int isim_vm_alloc(struct isim_vm *vm, size_t len, enum isim_backing backing,
 	isim_phys_set_host(vm->phys, r->pfns, r->npages, r->base,
 			   ISIM_HOST_DIRECT, r->own.id);
 	/* Whatever was adopted here before was unmapped by the program. */
-	forget_locked(vm, (uint64_t)(uintptr_t)r->base, r->npages);
+	forget_locked(vm, rbase(r), r->npages);
 	pthread_mutex_unlock(&vm->lock);
 	vm_trace(vm, "mm.alloc", "va=%p len=%zu backing=%d", (void *)r->base,
 		 len, (int)backing);
@@ -1208,6 +1218,7 @@ int isim_vm_free(struct isim_vm *vm, void *va)
 	 * mapping; the extra count stops the release hook from freeing the
 	 * region while we are still dropping its references.
 	 */
+	r->dead = true;
 	r->alive = r->npages + 1;
 	r->next_dead = vm->dead;
 	vm->dead = r;
@@ -1247,6 +1258,22 @@ int isim_vm_create(struct isim_phys *phys, struct isim_tracer *trace,
 	return 0;
 }
 
+/*
+ * Frames that the layers above leaked (still pinned) outlive us: make them
+ * bytes-less rather than pointing into mappings we are about to remove.
+ */
+static void orphan_frames(struct isim_vm *vm, const uint64_t *pfns, size_t n,
+			  uint32_t owner)
+{
+	struct isim_frame_info fi;
+
+	for (size_t i = 0; i < n; i++)
+		if (!isim_phys_frame(vm->phys, pfns[i], &fi) &&
+		    fi.state == ISIM_FRAME_ALLOCATED && fi.owner == owner)
+			isim_phys_set_host_run(vm->phys, pfns[i], 1, NULL, 0,
+					       0);
+}
+
 void isim_vm_destroy(struct isim_vm *vm)
 {
 	struct region *r;
@@ -1265,6 +1292,7 @@ void isim_vm_destroy(struct isim_vm *vm)
 	}
 	while ((r = vm->dead)) {
 		vm->dead = r->next_dead;
+		orphan_frames(vm, r->pfns, r->npages, r->own.id);
 		region_free(vm, r);
 	}
 	for (size_t i = 0; i < vm->adopted.cap; i++) {
@@ -1282,6 +1310,17 @@ void isim_vm_destroy(struct isim_vm *vm)
 	while (vm->files) {
 		struct vm_file *file = vm->files;
 
+		for (size_t i = 0; i < file->pages.cap; i++) {
+			const struct vm_slot *slot = &file->pages.slots[i];
+			uint64_t pfn = slot->val & ~TENTATIVE;
+			struct window *w;
+
+			if (!slot->key)
+				continue;
+			w = window_find(file, slot->key - 1);
+			if (w)
+				orphan_frames(vm, &pfn, 1, w->own.id);
+		}
 		while (file->windows) {
 			struct window *w = file->windows;
 

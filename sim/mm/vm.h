@@ -61,8 +61,10 @@ void isim_vm_unpin_run(struct isim_vm *vm, uint64_t pfn, size_t npages);
  * Pin pages of a file (memfd) from byte @offset (page aligned).  A page
  * keeps its frame while it is pinned, so two pins of the same page give the
  * same PFN.  -EBADF: bad fd; -EINVAL: not a regular file or @offset not
- * aligned; -EFAULT: a page beyond EOF, or a @write pin of a file we can
- * only map read-only.
+ * aligned; -EFAULT: a page beyond EOF, or a @write pin of a page we can
+ * only map read-only (read-only fd or write seal, or its 2 MiB window of
+ * the file was first mapped through such an fd while other pages of it
+ * are pinned).
  */
 int isim_vm_pin_file(struct isim_vm *vm, int fd, uint64_t offset,
 		     size_t npages, bool write, uint64_t *pfns);

@@ -7,6 +7,9 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <iommufd_test.h>
 
 #include "tests/unit/helpers.h"
@@ -360,6 +363,63 @@ START_TEST(memlock_limit)
 }
 END_TEST
 
+static int map_file(int memfd, uint64_t start, uint64_t len, uint64_t iova)
+{
+	struct iommu_ioas_map_file cmd = {
+		.size = sizeof(cmd),
+		.flags = RW | IOMMU_IOAS_MAP_FIXED_IOVA,
+		.ioas_id = ioas,
+		.fd = memfd,
+		.start = start,
+		.length = len,
+		.iova = iova,
+	};
+
+	return isim_ioctl(tfd, IOMMU_IOAS_MAP_FILE, &cmd);
+}
+
+START_TEST(map_file_memfd)
+{
+	struct iommu_ioas_change_process chg = { .size = sizeof(chg) };
+	struct isim_device *dev;
+	uint32_t dev_id, pt = ioas;
+	struct driver d = { 0 };
+	char data[32], out[32];
+	int memfd;
+
+	memfd = memfd_create("isim-test", 0);
+	ck_assert_int_ge(memfd, 0);
+	ck_assert_int_eq(ftruncate(memfd, (off_t)(4 * ps)), 0);
+	memset(data, 0x3c, sizeof(data));
+	ck_assert_int_eq(pwrite(memfd, data, sizeof(data), (off_t)ps + 8),
+			 (ssize_t)sizeof(data));
+	ck_assert_int_eq(isim_device_add(tm, NULL, "d0", &dev), 0);
+	ck_assert_int_eq(isim_device_bind(tfd, dev, &dev_id), 0);
+	ck_assert_int_eq(isim_device_attach(tfd, dev_id, &pt), 0);
+
+	ck_assert_int_eq(map_file(-1, 0, ps, X), -EBADF);
+	ck_assert_int_eq(map_file(memfd, 0, 4 * ps, X), 0);
+	/* The domain pinned the file's four pages. */
+	ck_assert_uint_eq(isim_phys_total_pins(tm->phys), 4);
+	/* The IOAS keeps working after the program closes its fd. */
+	close(memfd);
+	new_access(&d);
+	ck_assert_int_eq(iommufd_access_rw(d.access, X + ps + 8, out,
+					   sizeof(out), 0), 0);
+	ck_assert_mem_eq(out, data, sizeof(out));
+	/* Only memfd-backed mappings can change process. */
+	ck_assert_int_eq(isim_ioctl(tfd, IOMMU_IOAS_CHANGE_PROCESS, &chg), 0);
+	ck_assert_int_eq(ioas_map_fixed(tfd, ioas, buf, ps, X + 8 * ps), 0);
+	ck_assert_int_eq(isim_ioctl(tfd, IOMMU_IOAS_CHANGE_PROCESS, &chg),
+			 -EINVAL);
+	chg.__reserved = 1;
+	ck_assert_int_eq(isim_ioctl(tfd, IOMMU_IOAS_CHANGE_PROCESS, &chg),
+			 -EOPNOTSUPP);
+	iommufd_access_destroy(d.access);
+	ck_assert_int_eq(isim_device_unbind(tfd, dev_id), 0);
+}
+END_TEST
+
 /* Map, copy, pin and unmap with a domain attached, failing the nth step. */
 START_TEST(fail_nth_map_copy_pin_unmap)
 {
@@ -433,6 +493,7 @@ int main(void)
 	tcase_add_test(tc, access_rw_copies_bytes);
 	tcase_add_test(tc, domain_pins_on_map);
 	tcase_add_test(tc, memlock_limit);
+	tcase_add_test(tc, map_file_memfd);
 	tcase_add_test(tc, fail_nth_map_copy_pin_unmap);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

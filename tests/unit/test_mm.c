@@ -48,11 +48,14 @@ static void assert_clean(struct isim_machine *m)
 		      "%s", buf);
 }
 
+/* Frame counts, less the one frame the machine keeps from boot. */
 static struct isim_phys_stats pstats(struct isim_machine *m)
 {
 	struct isim_phys_stats st;
 
 	isim_phys_stats(m->phys, &st);
+	if (m->firmware_pfn != UINT64_MAX)
+		st.allocated--;
 	return st;
 }
 
@@ -87,6 +90,9 @@ START_TEST(buddy_alloc_free_coalesce)
 	struct isim_machine *m = machine(64 * MiB, 4096, 0.0, 1);
 	uint64_t a, b, c, big, x;
 
+	/* The whole machine must coalesce: give the boot frame back. */
+	isim_phys_free(m->phys, m->firmware_pfn, 0);
+	m->firmware_pfn = UINT64_MAX;
 	/* 64 MiB is 2^14 frames: one order-14 block once touched. */
 	ck_assert_int_eq(isim_phys_alloc(m->phys, 0, &a), 0);
 	ck_assert_int_eq(isim_phys_alloc(m->phys, 0, &b), 0);
@@ -553,6 +559,40 @@ START_TEST(memfd_pin)
 }
 END_TEST
 
+/* A file window first mapped through a read-only fd stays read-only. */
+START_TEST(memfd_readonly_window)
+{
+	struct isim_machine *m = machine(4 * GiB, 4096, 0.0, 1);
+	uint64_t ro, rw;
+	char path[64];
+	int fd, rofd;
+
+	fd = memfd_create("isim-ro", 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 4 * 4096), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rofd = open(path, O_RDONLY);
+	ck_assert_int_ge(rofd, 0);
+	ck_assert_int_eq(isim_vm_pin_file(m->vm, rofd, 0, 1, false, &ro), 0);
+	ck_assert_int_eq(isim_pa_write(m->phys, ro << 12, "x", 1), -EFAULT);
+	ck_assert_int_eq(isim_vm_pin_file(m->vm, fd, 4096, 1, true, &rw),
+			 -EFAULT);
+	ck_assert_uint_eq(vstats(m).file_pages, 1);
+	ck_assert_uint_eq(pstats(m).allocated, 1);
+	isim_vm_unpin(m->vm, &ro, 1);
+	ck_assert_uint_eq(vstats(m).file_pages, 0);
+	/* Once that window is gone, a read-write fd maps it afresh. */
+	ck_assert_int_eq(isim_vm_pin_file(m->vm, fd, 4096, 1, true, &rw), 0);
+	ck_assert_int_eq(isim_pa_write(m->phys, rw << 12, "y", 1), 0);
+	isim_vm_unpin(m->vm, &rw, 1);
+	ck_assert_uint_eq(pstats(m).allocated, 0);
+	close(rofd);
+	close(fd);
+	assert_clean(m);
+	isim_machine_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------- fragmentation */
 
 /* Fraction of the 64 KiB pieces of a fresh 4K region that are contiguous. */
@@ -770,6 +810,7 @@ int main(void)
 	tcase_add_test(tc, region_pins);
 	tcase_add_test(tc, pinned_survive_free);
 	tcase_add_test(tc, memfd_pin);
+	tcase_add_test(tc, memfd_readonly_window);
 	tcase_add_test(tc, fragmentation_levels);
 	tcase_add_test(tc, same_seed_same_pfns);
 	tcase_add_test(tc, fail_nth_sweep);

@@ -9,7 +9,9 @@
  * All model-private queue state is guarded by the VINTF's mutex, which the
  * consumer holds for a whole step; that makes every host operation happen
  * at a command boundary, as the hardware guarantees after a STATUS
- * handshake.  Lock order: VINTF lock, then the cache lock.
+ * handshake.  Lock order: VINTF lock, then the cache lock.  The settings
+ * are parsed and checked in cmdqv_cfg.c, the IOTLB and ATC the commands
+ * act on live in cmdqv_cache.c.
  */
 #include "config.h"
 
@@ -24,11 +26,11 @@
 #include <time.h>
 
 #include "sim/lib/fault.h"
+#include "vendors/nvidia/cmdqv_cache.h"
 #include "vendors/nvidia/cmdqv_hw.h"
 
 #define ADDR48_MASK 0x0000ffffffffffffull
 #define SID20_MASK 0xfffffu
-#define MAX_TIMEOUT_SIDS 8
 
 /* Model-private state of one logical queue; guarded by the VINTF lock. */
 struct lvcmdq {
@@ -62,18 +64,6 @@ struct isim_cmdqv_vintf {
 	int stop;
 };
 
-struct tlb_entry {
-	uint64_t page;
-	uint16_t vmid, asid;
-	bool valid;
-};
-
-struct atc_entry {
-	uint64_t page;
-	uint32_t sid, ssid;
-	bool valid;
-};
-
 struct isim_cmdqv {
 	struct isim_cmdqv_config cfg;
 	struct isim_hw_mem mem;
@@ -89,12 +79,7 @@ struct isim_cmdqv {
 	isim_cmdqv_exec_fn exec;
 	void *exec_arg;
 
-	pthread_mutex_t cache_lock;
-	struct tlb_entry *tlb;
-	struct atc_entry *atc;
-	unsigned tlb_next, atc_next;
-	uint32_t timeout_sids[MAX_TIMEOUT_SIDS];
-	unsigned nr_timeout_sids;
+	struct cmdqv_cache *cache;	/* IOTLB and ATC (cmdqv_cache.c) */
 
 	struct isim_cmdqv_stats stats;	/* updated with relaxed atomics */
 };
@@ -135,11 +120,6 @@ static void restore64(uint64_t *p, uint64_t seen, uint64_t want)
 				    __ATOMIC_RELAXED);
 }
 
-static bool is_pow2(unsigned v)
-{
-	return v && !(v & (v - 1));
-}
-
 static unsigned ilog2u(unsigned v)
 {
 	unsigned l = 0;
@@ -149,313 +129,9 @@ static unsigned ilog2u(unsigned v)
 	return l;
 }
 
-/* ---------------------------------------------------------------- config */
-
-void isim_cmdqv_config_default(struct isim_cmdqv_config *cfg)
+struct cmdqv_cache *cmdqv_cache_of(struct isim_cmdqv *hw)
 {
-	*cfg = (struct isim_cmdqv_config) {
-		.version = 1,
-		.num_vintfs = 16,
-		.lvcmdqs_per_vintf = 2,
-		.sids_per_vintf = 16,
-		.cmdqs = ISIM_VCMDQ_LOG2SIZE_MAX,
-		.guest_allow_nh_all_vaa = true,
-		.privileged_cerror = ISIM_SMMU_CERROR_ILL,
-		.strict_cs = false,
-		.sid_miss_cerror = ISIM_SMMU_CERROR_ILL,
-		.cons_dram = false,
-		.honour_enabled_writes = false,
-		.strict_fields = false,
-		.use_vintf_vmid = true,
-		.sid_replace = true,
-		.init_err = true,
-		.err_map_latched = false,
-		.enable_delay = 0,
-		.iotlb_entries = 256,
-		.atc_entries = 64,
-	};
-}
-
-#define KNOB_UINT(f) { #f, offsetof(struct isim_cmdqv_config, f), false }
-#define KNOB_BOOL(f) { #f, offsetof(struct isim_cmdqv_config, f), true }
-
-static const struct {
-	const char *name;
-	size_t off;
-	bool is_bool;
-} knobs[] = {
-	KNOB_UINT(version), KNOB_UINT(num_vintfs), KNOB_UINT(lvcmdqs_per_vintf),
-	KNOB_UINT(sids_per_vintf), KNOB_UINT(cmdqs),
-	KNOB_BOOL(guest_allow_nh_all_vaa), KNOB_UINT(privileged_cerror),
-	KNOB_BOOL(strict_cs), KNOB_UINT(sid_miss_cerror), KNOB_BOOL(cons_dram),
-	KNOB_BOOL(honour_enabled_writes), KNOB_BOOL(strict_fields),
-	KNOB_BOOL(use_vintf_vmid), KNOB_BOOL(sid_replace), KNOB_BOOL(init_err),
-	KNOB_BOOL(err_map_latched), KNOB_UINT(enable_delay),
-	KNOB_UINT(iotlb_entries), KNOB_UINT(atc_entries),
-};
-
-static int parse_value(const char *s, size_t len, bool is_bool,
-		       unsigned long *out)
-{
-	static const char *const words[] = { "false", "true", "no", "yes",
-					     "off", "on" };
-	char buf[32], *end;
-
-	if (!len || len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (is_bool)
-		for (unsigned i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-			if (!strcmp(buf, words[i])) {
-				*out = i & 1;
-				return 0;
-			}
-	if (buf[0] == '-')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoul(buf, &end, 0);
-	if (errno || *end || *out > (is_bool ? 1ul : 0xfffffffful))
-		return -EINVAL;
-	return 0;
-}
-
-int isim_cmdqv_config_parse(struct isim_cmdqv_config *cfg, const char *opts)
-{
-	const char *p = opts;
-
-	while (p && *p) {
-		const char *end = strchr(p, ','), *eq;
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		unsigned long val;
-		unsigned i;
-
-		eq = memchr(p, '=', len);
-		if (!eq)
-			return -EINVAL;
-		for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
-			if (strlen(knobs[i].name) == (size_t)(eq - p) &&
-			    !memcmp(knobs[i].name, p, eq - p))
-				break;
-		if (i == sizeof(knobs) / sizeof(knobs[0]))
-			return -EINVAL;
-		if (parse_value(eq + 1, len - (eq + 1 - p), knobs[i].is_bool, &val))
-			return -EINVAL;
-		if (knobs[i].is_bool)
-			*(bool *)((char *)cfg + knobs[i].off) = val;
-		else
-			*(unsigned *)((char *)cfg + knobs[i].off) = val;
-		p = end ? end + 1 : NULL;
-	}
-	return 0;
-}
-
-int isim_cmdqv_config_validate(const struct isim_cmdqv_config *cfg)
-{
-	/* Limits are the register widths: 6-bit VINTF and 7-bit LVCMDQ in
-	 * CMDQ_ALLOC, 128-bit error maps, 16 SID slots per VINTF block. */
-	if (cfg->version > 15 || !is_pow2(cfg->num_vintfs) ||
-	    cfg->num_vintfs > 64 || !is_pow2(cfg->lvcmdqs_per_vintf) ||
-	    cfg->num_vintfs * cfg->lvcmdqs_per_vintf > 128 ||
-	    !is_pow2(cfg->sids_per_vintf) || cfg->sids_per_vintf > 16 ||
-	    !cfg->cmdqs || cfg->cmdqs > ISIM_VCMDQ_LOG2SIZE_MAX)
-		return -EINVAL;
-	if (cfg->privileged_cerror != ISIM_SMMU_CERROR_ILL &&
-	    cfg->privileged_cerror != ISIM_SMMU_CERROR_ILL_ACCESS)
-		return -EINVAL;
-	if (cfg->sid_miss_cerror != 0 &&
-	    cfg->sid_miss_cerror != ISIM_SMMU_CERROR_ILL &&
-	    cfg->sid_miss_cerror != ISIM_SMMU_CERROR_ILL_ACCESS)
-		return -EINVAL;
-	if (!cfg->iotlb_entries || cfg->iotlb_entries > (1u << 20) ||
-	    !cfg->atc_entries || cfg->atc_entries > (1u << 20))
-		return -EINVAL;
-	return 0;
-}
-
-/* ------------------------------------------------------- IOTLB and ATC */
-
-static uint64_t page_of(uint64_t addr)
-{
-	return addr >> 12;
-}
-
-/* The 4 KiB pages [lo, hi) a TLBI by address covers. */
-static void tlbi_span(const struct isim_smmu_cmd *c, uint64_t *lo,
-		      uint64_t *hi)
-{
-	unsigned gshift;
-
-	if (!c->tg) {
-		*lo = page_of(c->addr);
-		*hi = *lo + 1;
-		return;
-	}
-	gshift = 12 + 2 * (c->tg - 1);	/* TG 1/2/3: 4K/16K/64K */
-	*lo = page_of(c->addr >> gshift << gshift);
-	*hi = *lo + (((uint64_t)c->num + 1) << c->scale << (gshift - 12));
-}
-
-static void tlb_invalidate(struct isim_cmdqv *hw, const struct isim_smmu_cmd *c)
-{
-	bool by_vmid = true, by_asid = false, by_va = false;
-	uint64_t lo = 0, hi = 0;
-
-	switch (c->op) {
-	case ISIM_SMMU_OP_TLBI_NH_ALL:
-	case ISIM_SMMU_OP_TLBI_S12_VMALL:
-		break;
-	case ISIM_SMMU_OP_TLBI_NH_ASID:
-		by_asid = true;
-		break;
-	case ISIM_SMMU_OP_TLBI_NH_VA:
-		by_asid = by_va = true;
-		break;
-	case ISIM_SMMU_OP_TLBI_NH_VAA:
-		by_va = true;
-		break;
-	case ISIM_SMMU_OP_TLBI_NSNH_ALL:
-		by_vmid = false;
-		break;
-	default:
-		/* EL2/EL3/S2 and configuration caches are not modelled. */
-		return;
-	}
-	if (by_va)
-		tlbi_span(c, &lo, &hi);
-	pthread_mutex_lock(&hw->cache_lock);
-	for (unsigned i = 0; i < hw->cfg.iotlb_entries; i++) {
-		struct tlb_entry *e = &hw->tlb[i];
-
-		if (!e->valid || (by_vmid && e->vmid != c->vmid) ||
-		    (by_asid && e->asid != c->asid) ||
-		    (by_va && (e->page < lo || e->page >= hi)))
-			continue;
-		e->valid = false;
-	}
-	pthread_mutex_unlock(&hw->cache_lock);
-}
-
-/* Returns true when the device did not answer (an ATC_INV timeout). */
-static bool atc_invalidate(struct isim_cmdqv *hw, const struct isim_smmu_cmd *c)
-{
-	uint64_t lo = 0, hi = UINT64_MAX;
-	bool timeout = false;
-
-	if (c->size < ISIM_SMMU_ATC_SIZE_ALL) {
-		uint64_t span = (uint64_t)1 << c->size;
-
-		lo = page_of(c->addr) & ~(span - 1);
-		hi = lo + span;
-	}
-	pthread_mutex_lock(&hw->cache_lock);
-	for (unsigned i = 0; i < hw->nr_timeout_sids; i++)
-		timeout |= hw->timeout_sids[i] == c->sid;
-	/* A device that does not answer keeps its translations. */
-	for (unsigned i = 0; !timeout && i < hw->cfg.atc_entries; i++) {
-		struct atc_entry *e = &hw->atc[i];
-
-		if (!e->valid || e->sid != c->sid ||
-		    (c->ssv && e->ssid != c->ssid) ||
-		    e->page < lo || e->page >= hi)
-			continue;
-		e->valid = false;
-	}
-	pthread_mutex_unlock(&hw->cache_lock);
-	return timeout;
-}
-
-void isim_cmdqv_iotlb_insert(struct isim_cmdqv *hw, uint16_t vmid,
-			     uint16_t asid, uint64_t va)
-{
-	pthread_mutex_lock(&hw->cache_lock);
-	hw->tlb[hw->tlb_next] = (struct tlb_entry) {
-		.page = page_of(va), .vmid = vmid, .asid = asid, .valid = true,
-	};
-	hw->tlb_next = (hw->tlb_next + 1) % hw->cfg.iotlb_entries;
-	pthread_mutex_unlock(&hw->cache_lock);
-}
-
-bool isim_cmdqv_iotlb_has(struct isim_cmdqv *hw, uint16_t vmid, uint16_t asid,
-			  uint64_t va)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&hw->cache_lock);
-	for (unsigned i = 0; i < hw->cfg.iotlb_entries && !found; i++)
-		found = hw->tlb[i].valid && hw->tlb[i].vmid == vmid &&
-			hw->tlb[i].asid == asid &&
-			hw->tlb[i].page == page_of(va);
-	pthread_mutex_unlock(&hw->cache_lock);
-	return found;
-}
-
-unsigned isim_cmdqv_iotlb_count(struct isim_cmdqv *hw)
-{
-	unsigned n = 0;
-
-	pthread_mutex_lock(&hw->cache_lock);
-	for (unsigned i = 0; i < hw->cfg.iotlb_entries; i++)
-		n += hw->tlb[i].valid;
-	pthread_mutex_unlock(&hw->cache_lock);
-	return n;
-}
-
-void isim_cmdqv_atc_insert(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
-			   uint64_t addr)
-{
-	pthread_mutex_lock(&hw->cache_lock);
-	hw->atc[hw->atc_next] = (struct atc_entry) {
-		.page = page_of(addr), .sid = sid, .ssid = ssid, .valid = true,
-	};
-	hw->atc_next = (hw->atc_next + 1) % hw->cfg.atc_entries;
-	pthread_mutex_unlock(&hw->cache_lock);
-}
-
-bool isim_cmdqv_atc_has(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
-			uint64_t addr)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&hw->cache_lock);
-	for (unsigned i = 0; i < hw->cfg.atc_entries && !found; i++)
-		found = hw->atc[i].valid && hw->atc[i].sid == sid &&
-			hw->atc[i].ssid == ssid &&
-			hw->atc[i].page == page_of(addr);
-	pthread_mutex_unlock(&hw->cache_lock);
-	return found;
-}
-
-unsigned isim_cmdqv_atc_count(struct isim_cmdqv *hw)
-{
-	unsigned n = 0;
-
-	pthread_mutex_lock(&hw->cache_lock);
-	for (unsigned i = 0; i < hw->cfg.atc_entries; i++)
-		n += hw->atc[i].valid;
-	pthread_mutex_unlock(&hw->cache_lock);
-	return n;
-}
-
-int isim_cmdqv_atc_set_timeout(struct isim_cmdqv *hw, uint32_t sid, bool on)
-{
-	int rc = 0;
-	unsigned i;
-
-	pthread_mutex_lock(&hw->cache_lock);
-	for (i = 0; i < hw->nr_timeout_sids; i++)
-		if (hw->timeout_sids[i] == sid)
-			break;
-	if (on && i == hw->nr_timeout_sids) {
-		if (i == MAX_TIMEOUT_SIDS)
-			rc = -ENOSPC;
-		else
-			hw->timeout_sids[hw->nr_timeout_sids++] = sid;
-	} else if (!on && i < hw->nr_timeout_sids) {
-		hw->timeout_sids[i] = hw->timeout_sids[--hw->nr_timeout_sids];
-	}
-	pthread_mutex_unlock(&hw->cache_lock);
-	return rc;
+	return hw->cache;
 }
 
 void isim_cmdqv_get_stats(struct isim_cmdqv *hw, struct isim_cmdqv_stats *out)
@@ -766,13 +442,13 @@ static unsigned execute(struct isim_cmdqv_vintf *v, unsigned lidx,
 			}
 			cmd.sid = psid;
 		}
-		if (atc_invalidate(hw, &cmd)) {
+		if (cmdqv_cache_atc_inv(hw->cache, &cmd)) {
 			q->atc_timeout = true;
 			STAT_INC(hw, atc_timeouts);
 		}
 		break;
 	default:
-		tlb_invalidate(hw, &cmd);
+		cmdqv_cache_tlbi(hw->cache, &cmd);
 		break;
 	}
 	STAT_INC(hw, executed[cmd.op]);
@@ -953,15 +629,14 @@ int isim_cmdqv_new(const struct isim_cmdqv_config *cfg,
 	hw->cmdq_alloc = isim_kcalloc(nr_q, sizeof(*hw->cmdq_alloc));
 	if (!hw->cmdq_alloc)
 		goto err_free;
-	hw->tlb = isim_kcalloc(hw->cfg.iotlb_entries, sizeof(*hw->tlb));
-	if (!hw->tlb)
+	rc = cmdqv_cache_new(hw->cfg.iotlb_entries, hw->cfg.atc_entries,
+			     &hw->cache);
+	if (rc)
 		goto err_alloc;
-	hw->atc = isim_kcalloc(hw->cfg.atc_entries, sizeof(*hw->atc));
-	if (!hw->atc)
-		goto err_tlb;
+	rc = -ENOMEM;
 	hw->vintfs = isim_kcalloc(hw->cfg.num_vintfs, sizeof(*hw->vintfs));
 	if (!hw->vintfs)
-		goto err_atc;
+		goto err_cache;
 	/* All logical pages in one anonymous mapping, laid out as in the MMIO
 	 * window; one spare page lets us align to 64 KiB.  Untouched pages
 	 * cost nothing. */
@@ -989,7 +664,6 @@ int isim_cmdqv_new(const struct isim_cmdqv_config *cfg,
 	}
 	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
 		pthread_mutex_init(&hw->vintfs[i].lock, NULL);
-	pthread_mutex_init(&hw->cache_lock, NULL);
 	*out = hw;
 	return 0;
 
@@ -999,10 +673,8 @@ err_queues:
 	munmap(hw->map, hw->map_len);
 err_vintfs:
 	free(hw->vintfs);
-err_atc:
-	free(hw->atc);
-err_tlb:
-	free(hw->tlb);
+err_cache:
+	cmdqv_cache_free(hw->cache);
 err_alloc:
 	free(hw->cmdq_alloc);
 err_free:
@@ -1020,11 +692,9 @@ void isim_cmdqv_free(struct isim_cmdqv *hw)
 		pthread_mutex_destroy(&hw->vintfs[i].lock);
 		free(hw->vintfs[i].q);
 	}
-	pthread_mutex_destroy(&hw->cache_lock);
 	munmap(hw->map, hw->map_len);
 	free(hw->vintfs);
-	free(hw->atc);
-	free(hw->tlb);
+	cmdqv_cache_free(hw->cache);
 	free(hw->cmdq_alloc);
 	free(hw);
 }

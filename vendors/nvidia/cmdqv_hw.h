@@ -50,27 +50,47 @@
  * "k=v,k=v" option string.
  */
 struct isim_cmdqv_config {
+	/* Shape, as PARAM reports it.  Real Grace hardware reads these from
+	 * PARAM; num_vintfs * lvcmdqs_per_vintf <= 128, VINTF0 is the host's. */
 	unsigned version;		/* PARAM.VER: 1 */
-	unsigned num_vintfs;		/* power of 2, <= 64: 16 (VINTF0 = host) */
-	unsigned lvcmdqs_per_vintf;	/* §8.8, power of 2: 2 (vintfs * this <= 128) */
-	unsigned sids_per_vintf;	/* SID_MATCH slots, power of 2: 16 */
+	unsigned num_vintfs;		/* power of 2, <= 64: 16 */
+	unsigned lvcmdqs_per_vintf;	/* §8.8, power of 2: 2 (as QEMU) */
+	unsigned sids_per_vintf;	/* SID_MATCH slots, power of 2 <= 16: 16 */
 	unsigned cmdqs;			/* SMMU IDR1.CMDQS, max LOG2SIZE: 19 */
-	bool guest_allow_nh_all_vaa;	/* §8.1 TLBI_NH_ALL/VAA legal w/o HYP_OWN: true */
-	unsigned privileged_cerror;	/* §8.2 code for a valid op a guest may not use: 1 or 4; 1 */
-	bool strict_cs;			/* §8.3 CMD_SYNC with CS != NONE is ILL: false */
-	unsigned sid_miss_cerror;	/* §8.4 ATC_INV vSID not in SID_MATCH: 1 or 4 raise
-					 * that code, 0 consumes it with no effect; 1 */
-	bool cons_dram;			/* §8.5 mirror CONS to CONS_INDX_BASE: false */
-	bool honour_enabled_writes;	/* §8.6 CONS/BASE writes while enabled take effect: false */
-	bool strict_fields;		/* §7 RES0/range violations are ILL: false */
-	bool use_vintf_vmid;		/* §3.3 TLBI VMID := VINTF VMID (guest VINTFs): true */
-	bool sid_replace;		/* §1.4 ATC_INV vSID -> pSID via SID tables: true */
-	bool init_err;			/* §6.3 bad enable raises GERROR.CMDQ_INIT_ERR: true */
-	bool err_map_latched;		/* §5 error maps latch instead of tracking
-					 * GERROR != GERRORN: false */
-	unsigned enable_delay;		/* §6.3 steps before STATUS follows CONFIG.EN: 0 */
-	unsigned iotlb_entries;		/* modelled IOTLB capacity: 256 */
-	unsigned atc_entries;		/* modelled ATC capacity: 64 */
+
+	/* §8.1: TLBI_NH_ALL/NH_VAA legal on a HYP_OWN=0 queue: true */
+	bool guest_allow_nh_all_vaa;
+	/* §8.2: CERROR for a valid opcode a guest may not send, 1 or 4: 1 */
+	unsigned privileged_cerror;
+	/* §8.3: CMD_SYNC with CS != NONE is ILL (else completes silently):
+	 * false */
+	bool strict_cs;
+	/* §8.4: guest ATC_INV whose vSID misses SID_MATCH: 1 or 4 raise that
+	 * code, 0 consumes it without effect: 1 */
+	unsigned sid_miss_cerror;
+	/* §8.5: mirror CONS to page1 CONS_INDX_BASE (latched at enable):
+	 * false */
+	bool cons_dram;
+	/* §8.6: CONS/BASE writes while enabled take effect (else ignored and
+	 * counted): false */
+	bool honour_enabled_writes;
+	/* §7: RES0 bits and bad TLBI range/ATC SIZE fields are ILL: false */
+	bool strict_fields;
+	/* §3.3 [inferred]: a guest TLBI's VMID is the VINTF's: true */
+	bool use_vintf_vmid;
+	/* §1.4 [inferred]: guest ATC_INV vSID -> pSID via SID tables: true */
+	bool sid_replace;
+	/* §6.3 [unverified]: enabling an unmapped/unprogrammed queue raises
+	 * GERROR.CMDQ_INIT_ERR (else STATUS just stays 0): true */
+	bool init_err;
+	/* §5 [inferred]: error-map bits latch until deinit instead of
+	 * tracking GERROR != GERRORN: false */
+	bool err_map_latched;
+	/* §6.3: steps STATUS.ENABLED lags CONFIG.EN by: 0 */
+	unsigned enable_delay;
+	/* Capacities of the modelled caches: 256 and 64 entries. */
+	unsigned iotlb_entries;
+	unsigned atc_entries;
 };
 
 void isim_cmdqv_config_default(struct isim_cmdqv_config *cfg);
