@@ -131,6 +131,25 @@ struct isim_iommu_ops {
 	size_t (*get_viommu_size)(struct isim_device *dev, unsigned type);
 	int (*viommu_init)(struct iommufd_viommu *viommu,
 			   const struct iommu_user_data *user_data);
+	/*
+	 * Nested domains straight on a nesting-parent paging domain, with
+	 * no vIOMMU (the kernel's iommu_ops.domain_alloc_nested); optional,
+	 * and without it such an IOMMU_HWPT_ALLOC answers EOPNOTSUPP.  The
+	 * driver's data goes in *out and comes back to free_domain_nested.
+	 */
+	int (*alloc_domain_nested)(struct isim_device *dev,
+				   struct iommufd_domain *parent,
+				   uint32_t flags,
+				   const struct iommu_user_data *user_data,
+				   void **out);
+	void (*free_domain_nested)(void *nested);
+	/*
+	 * IOMMU_HWPT_INVALIDATE of a nested HWPT of this driver, either kind
+	 * (the nested domain's cache_invalidate_user); optional.  Sets
+	 * array->entry_num to the number of entries handled.
+	 */
+	int (*cache_invalidate_user)(void *nested,
+				     struct iommu_user_data_array *array);
 	void *drvdata;
 };
 

@@ -112,7 +112,7 @@ enum scn_verb {
 	V_MACHINE, V_IOMMU, V_DEVICE, V_MEM, V_OPEN, V_CLOSE, V_BIND,
 	V_UNBIND, V_ATTACH, V_REPLACE, V_DETACH, V_IOCTL, V_RUN, V_CHECK,
 	V_SHOW, V_DOT, V_SAY, V_SET, V_EXPECT, V_POKE, V_PEEK, V_MMAP,
-	V_MUNMAP, V_FAIL_NTH, V_DMA,
+	V_MUNMAP, V_FAIL_NTH, V_DMA, V_PAGE_REQUEST, V_CMDQV, V_AMD,
 };
 
 struct scn_tok {
@@ -157,6 +157,36 @@ unsigned scn_parse(const char *file, const char *text, FILE *err,
 		   struct scn_script *out);
 void scn_script_free(struct scn_script *sc);
 const char *scn_verb_name(enum scn_verb v);
+
+/* -------------------------------------------------------- vendor.c */
+
+/*
+ * A subcommand of the vendor verbs (`cmdqv FD SUB ...`, `amd FD SUB ...`).
+ * @args has one letter per positional argument after SUB: v a value
+ * (which may use @syms), o the command's opcode, w one of @words, d a
+ * device name.  @result names what `-> VAR` binds, NULL if nothing.
+ */
+struct cli_vsub {
+	const char *name;
+	const char *args;
+	const char *const *words;
+	const char *word_what;		/* what a w argument is */
+	const struct cli_sym *syms;
+	const char *result;
+	const char *usage;
+};
+
+const struct cli_vsub *cli_vsub_find(enum scn_verb v, const char *name);
+void cli_vsub_suggest(enum scn_verb v, struct cli_suggest *s);
+/* Opcodes of `cmdqv ... push` (SMMUv3) and `amd ... cmd`, and "raw". */
+bool cli_vendor_op_valid(enum scn_verb v, const char *op);
+void cli_vendor_op_suggest(enum scn_verb v, struct cli_suggest *s);
+/* key=value: the command's fields (@op NULL: none), and amd's viommu=. */
+bool cli_vendor_key_valid(enum scn_verb v, const char *op, const char *key);
+void cli_vendor_key_suggest(enum scn_verb v, const char *op,
+			    struct cli_suggest *s);
+/* page_request's flags= names. */
+extern const struct cli_sym cli_prq_syms[];
 
 /* ------------------------------------------------------- explain.c */
 

@@ -4,7 +4,8 @@
  * point has one sentence built from its key=value arguments; runs of
  * pages.pin or pages.unpin events fold into one sentence; once a step
  * reports a failure (rc != 0, a non-contiguous verdict) the sentences
- * that follow are marked as the unwinding of what came before.  Points
+ * that follow are marked as the unwinding of what came before.  The
+ * vendor drivers' points (cmdqv.*, amd.*) have sentences too.  Points
  * without a sentence are shown as they are, so nothing is hidden.
  */
 #include "config.h"
@@ -270,6 +271,94 @@ static void tell_other(struct tell *t, const char *point, const char *a)
 		t->failed = true;
 }
 
+/* The vendor drivers (cmdqv.*, amd.*) and the AMD model they run. */
+static void tell_vendor(struct tell *t, const char *point, const char *a)
+{
+	static const char *const amd_cmds[] = {
+		"opcode 0", "COMPLETION_WAIT", "INV_DEVTAB_ENTRY",
+		"INV_IOMMU_PAGES", "INV_IOTLB_PAGES", "INV_INTERRUPT_TABLE",
+		"PREFETCH_IOMMU_PAGES", "COMPLETE_PPR_REQUEST", "INV_IOMMU_ALL",
+	};
+	static const char *const amd_events[] = {
+		"event 0", "ILLEGAL_DEV_TABLE_ENTRY", "IO_PAGE_FAULT",
+		"DEV_TAB_HARDWARE_ERROR", "PAGE_TAB_HARDWARE_ERROR",
+		"ILLEGAL_COMMAND_ERROR", "COMMAND_HARDWARE_ERROR",
+		"IOTLB_INV_TIMEOUT", "INVALID_DEVICE_REQUEST",
+		"INVALID_PPR_REQUEST",
+	};
+	static const char *const rings[] = { "command buffer", "event log",
+					     "PPR log" };
+	char b1[32], b2[48];
+	uint64_t op = u(a, "op"), code = u(a, "code"), ring = u(a, "ring");
+	int rc = cli_arg_int(a, "rc", 0);
+
+	if (!strcmp(point, "cmdqv.viommu")) {
+		say(t, "the CMDQV driver gives vIOMMU %" PRIu64 " VINTF %" PRIu64 " with VMID 0x%" PRIx64 "; its page0 is offered for mmap at offset 0x%" PRIx64,
+		    u(a, "viommu"), u(a, "vintf"), u(a, "vmid"),
+		    u(a, "mmap_offset"));
+	} else if (!strcmp(point, "cmdqv.hw_queue")) {
+		say(t, "VCMDQ %" PRIu64 " allocated to the VINTF as its LVCMDQ %" PRIu64 "; BASE = 0x%" PRIx64 " (the pinned PA), LOG2SIZE %" PRIu64,
+		    u(a, "vcmdq"), u(a, "lidx"), u(a, "base_pa"),
+		    u(a, "log2size"));
+	} else if (!strcmp(point, "cmdqv.hw_queue_destroy")) {
+		say(t, "VCMDQ %" PRIu64 " (LVCMDQ %" PRIu64 ") disabled, its BASE cleared and taken back from the VINTF",
+		    u(a, "vcmdq"), u(a, "lidx"));
+	} else if (!strcmp(point, "cmdqv.viommu_destroy")) {
+		say(t, "VINTF %" PRIu64 " of vIOMMU %" PRIu64 " disabled and given back",
+		    u(a, "vintf"), u(a, "viommu"));
+	} else if (!strcmp(point, "cmdqv.vevent")) {
+		/* map=HIGH:LOW, the two 64-bit halves; most maps fit LOW. */
+		char *lo = strchr(s(a, "map", b2, sizeof(b2)), ':');
+
+		if (lo)
+			*lo++ = '\0';
+		say(t, "VINTF %" PRIu64 " raises an error (LVCMDQ_ERR_MAP %s%s%s): %s",
+		    u(a, "vintf"), lo && strcmp(b2, "0") ? b2 : "",
+		    lo && strcmp(b2, "0") ? ":" : "", lo ? lo : b2,
+		    rc ? "no vEVENTQ took it, the event is dropped" :
+			 "the driver reports it as a vEVENT");
+	} else if (!strcmp(point, "amd.viommu")) {
+		say(t, "the AMD driver gives vIOMMU %" PRIu64 " guest ID %" PRIu64 "; its VF page is offered for mmap",
+		    u(a, "viommu"), u(a, "gid"));
+	} else if (!strcmp(point, "amd.hw_queue")) {
+		if (rc)
+			say(t, "the %s was not programmed: %s",
+			    ring < 3 ? rings[ring] : "ring", errname(rc));
+		else
+			say(t, "the %s is the guest's ring at GPA 0x%" PRIx64 " (length 0x%" PRIx64 "); the hardware will reach it through the nesting parent",
+			    ring < 3 ? rings[ring] : "ring", u(a, "gpa"),
+			    u(a, "length"));
+		if (rc)
+			t->failed = true;
+	} else if (!strcmp(point, "amd.ring.program")) {
+		say(t, "VFCTRL: the %s ring's base = GPA 0x%" PRIx64 ", length code %" PRIu64,
+		    s(a, "ring", b1, sizeof(b1)), u(a, "gpa"), u(a, "len"));
+	} else if (!strcmp(point, "amd.ring.flags")) {
+		say(t, "VFCTRL: the %s ring's flags = 0x%" PRIx64 ", %s",
+		    s(a, "ring", b1, sizeof(b1)), u(a, "flags"),
+		    cli_arg_int(a, "run", 0) ? "running" : "stopped");
+	} else if (!strcmp(point, "amd.cmd")) {
+		say(t, "guest %" PRIu64 "'s %s executed; head = 0x%" PRIx64,
+		    u(a, "gid"), op < 9 ? amd_cmds[op] : "command", u(a, "head"));
+	} else if (!strcmp(point, "amd.cmd.halt")) {
+		say(t, "the command buffer stops: %s at GPA 0x%" PRIx64 ", head stays 0x%" PRIx64,
+		    code < 10 ? amd_events[code] : "an error", u(a, "addr"),
+		    u(a, "head"));
+	} else if (!strcmp(point, "amd.log")) {
+		say(t, "%s written to the guest's %s log; tail = 0x%" PRIx64,
+		    code < 10 ? amd_events[code] : "an entry",
+		    s(a, "ring", b1, sizeof(b1)), u(a, "tail"));
+	} else if (!strcmp(point, "amd.fault")) {
+		say(t, "the hardware cannot %s GPA 0x%" PRIx64 ": no translation in the nesting parent",
+		    cli_arg_int(a, "write", 0) ? "write" : "read", u(a, "gpa"));
+	} else if (!strcmp(point, "amd.host_fault")) {
+		say(t, "the host is told of the fault (DeviceID 0x%" PRIx64 "); it stays contained in guest %" PRIu64,
+		    u(a, "trans_devid"), u(a, "gid"));
+	} else {
+		say(t, "%s: %s", point, a);
+	}
+}
+
 /* Points too fine for a sentence: the pages layer tells the same story. */
 static bool quiet_point(const char *point)
 {
@@ -298,6 +387,9 @@ void explain_events(FILE *out, const char *indent,
 				tell_obj(&t, p, ev[i].args);
 			else if (!strncmp(p, "hw_queue.", 9))
 				tell_hw_queue(&t, p, ev[i].args);
+			else if (!strncmp(p, "cmdqv.", 6) ||
+				 !strncmp(p, "amd.", 4))
+				tell_vendor(&t, p, ev[i].args);
 			else
 				tell_other(&t, p, ev[i].args);
 		}

@@ -50,7 +50,7 @@ static const struct verb_desc verbs[] = {
 	{ "run", V_RUN, 0, 1, false, true, false, "run [BUDGET] [-> VAR]" },
 	{ "check", V_CHECK, 0, 0, false, false, true, "check" },
 	{ "show", V_SHOW, 1, 3, false, false, false,
-	  "show objects [FD] | refs [FD] | areas IOAS_ID [FD] | pins | vars" },
+	  "show objects [FD] | refs [FD] | areas IOAS_ID [FD] | pins | vars | queue FD HWQ" },
 	{ "dot", V_DOT, 1, 2, false, false, false, "dot FILE [FD]" },
 	{ "say", V_SAY, 0, 0, false, false, false, "say TEXT" },
 	{ "set", V_SET, 2, 2, false, false, false, "set VAR VALUE" },
@@ -67,6 +67,12 @@ static const struct verb_desc verbs[] = {
 	{ "fail_nth", V_FAIL_NTH, 1, 1, false, false, false, "fail_nth N" },
 	{ "dma", V_DMA, 5, 5, false, false, true,
 	  "dma DEVICE read|write IOVA ADDRESS LENGTH" },
+	{ "page_request", V_PAGE_REQUEST, 3, 3, true, false, true,
+	  "page_request DEVICE ADDRESS GROUP [pasid=N] [flags=READ|WRITE|EXEC|PRIV|LAST]" },
+	{ "cmdqv", V_CMDQV, 2, 6, true, true, true,
+	  "cmdqv FD enable|disable|push|doorbell|ack|skip|reg|iotlb|vevents ..." },
+	{ "amd", V_AMD, 2, 6, true, true, true,
+	  "amd FD control|cmd|tail|reset|log|status|clear|responses ..." },
 };
 
 const char *scn_verb_name(enum scn_verb v)
@@ -213,7 +219,7 @@ static const char *const machine_flags[] = { "threaded", "v8",
 static const char *const machine_keys[] = { "mem", "page", "frag", "seed",
 					    "contig", "memlock" };
 static const char *const show_what[] = { "objects", "refs", "areas", "pins",
-					 "vars" };
+					 "vars", "queue" };
 
 static int word_index(const char *const *v, size_t n, const char *w)
 {
@@ -333,6 +339,102 @@ static void check_ioctl(struct parser *p, struct scn_stmt *st)
 	}
 }
 
+/*
+ * `cmdqv FD SUB ...` and `amd FD SUB ...`: the subcommand, its positional
+ * arguments (values, an opcode, a word, a device) and the key=value
+ * fields its opcode has.
+ */
+static void check_vendor(struct parser *p, struct scn_stmt *st)
+{
+	const struct cli_vsub *d;
+	const char *op = NULL;
+	struct cli_suggest sg;
+	char hint[160];
+	unsigned n = 0;
+
+	check_known(p, &p->fds, "FD", &st->tok[0]);
+	if (st->tok[1].val) {
+		perr(p, st->tok[1].col, "expected a subcommand; expected: %s",
+		     scn_verb_name(st->verb));
+		return;
+	}
+	d = cli_vsub_find(st->verb, st->tok[1].s);
+	if (!d) {
+		cli_suggest_init(&sg, st->tok[1].s);
+		cli_vsub_suggest(st->verb, &sg);
+		perr(p, st->tok[1].col, "unknown %s subcommand '%s'%s",
+		     scn_verb_name(st->verb), st->tok[1].s,
+		     cli_suggest_text(&sg, hint, sizeof(hint)));
+		return;
+	}
+	for (unsigned i = 2; i < st->ntok; i++) {
+		struct scn_tok *t = &st->tok[i];
+		char kind;
+
+		if (t->val)
+			continue;
+		kind = n < strlen(d->args) ? d->args[n] : 0;
+		n++;
+		switch (kind) {
+		case 'v':
+			check_value(p, t->s, t->col, d->syms);
+			break;
+		case 'o':
+			op = t->s;
+			if (cli_vendor_op_valid(st->verb, t->s))
+				break;
+			cli_suggest_init(&sg, t->s);
+			cli_vendor_op_suggest(st->verb, &sg);
+			perr(p, t->col, "unknown %s '%s'%s",
+			     st->verb == V_CMDQV ? "SMMUv3 command" : "AMD command",
+			     t->s, cli_suggest_text(&sg, hint, sizeof(hint)));
+			break;
+		case 'w': {
+			size_t nw = 0;
+
+			while (d->words[nw])
+				nw++;
+			if (word_index(d->words, nw, t->s) < 0)
+				unknown_word(p, t->col, d->word_what, t->s,
+					     d->words, nw);
+			break;
+		}
+		case 'd':
+			check_known(p, &p->devices, "device", t);
+			break;
+		default:
+			perr(p, t->col, "too many arguments; expected: %s",
+			     d->usage);
+		}
+	}
+	if (n < strlen(d->args))
+		perr(p, (unsigned)strlen(st->src) + 2,
+		     "missing arguments; expected: %s", d->usage);
+	for (unsigned i = 2; i < st->ntok; i++) {
+		struct scn_tok *t = &st->tok[i];
+
+		if (!t->val)
+			continue;
+		if (!cli_vendor_key_valid(st->verb, op, t->s)) {
+			cli_suggest_init(&sg, t->s);
+			cli_vendor_key_suggest(st->verb, op, &sg);
+			if (op)
+				perr(p, t->col, "%s has no field '%s'%s", op, t->s,
+				     cli_suggest_text(&sg, hint, sizeof(hint)));
+			else
+				perr(p, t->col, "%s %s takes no '%s='%s; expected: %s",
+				     scn_verb_name(st->verb), d->name, t->s,
+				     cli_suggest_text(&sg, hint, sizeof(hint)),
+				     d->usage);
+			continue;
+		}
+		check_value(p, t->val, t->col + (unsigned)strlen(t->s) + 1, NULL);
+	}
+	if (st->nouts && !d->result)
+		perr(p, st->outs[0].col, "%s %s does not set a variable ('->')",
+		     scn_verb_name(st->verb), d->name);
+}
+
 /* Positional arguments from @from on are values. */
 static void check_positional_values(struct parser *p, struct scn_stmt *st,
 				    unsigned from)
@@ -420,6 +522,13 @@ static void check_stmt(struct parser *p, struct scn_stmt *st)
 				check_value(p, t[1].s, t[1].col, NULL);
 			if (st->ntok > 2)
 				check_known(p, &p->fds, "FD", &t[2]);
+		} else if (w == 5) {
+			if (st->ntok != 3) {
+				perr(p, t[0].col, "expected: show queue FD HWQ");
+			} else {
+				check_known(p, &p->fds, "FD", &t[1]);
+				check_value(p, t[2].s, t[2].col, NULL);
+			}
 		} else if (w <= 1) {
 			if (st->ntok > 2)
 				perr(p, t[2].col, "show %s takes at most an FD",
@@ -456,6 +565,31 @@ static void check_stmt(struct parser *p, struct scn_stmt *st)
 				    strcmp(t[i].val, "4") && strcmp(t[i].val, "8"))) {
 				perr(p, t[i].col, "expected size=1, 2, 4 or 8");
 			}
+		}
+		break;
+	case V_CMDQV:
+	case V_AMD:
+		check_vendor(p, st);
+		break;
+	case V_PAGE_REQUEST:
+		for (unsigned i = 0; i < 3; i++) {
+			if (t[i].val)
+				perr(p, t[i].col, "expected DEVICE ADDRESS GROUP before pasid= and flags=; expected: %s",
+				     "page_request DEVICE ADDRESS GROUP [pasid=N] [flags=...]");
+		}
+		check_known(p, &p->devices, "device", &t[0]);
+		check_value(p, t[1].s, t[1].col, NULL);
+		check_value(p, t[2].s, t[2].col, NULL);
+		for (unsigned i = 3; i < st->ntok; i++) {
+			unsigned vcol = t[i].col + (unsigned)strlen(t[i].s) + 1;
+
+			if (!strcmp(t[i].s, "flags"))
+				check_value(p, t[i].val, vcol, cli_prq_syms);
+			else if (!strcmp(t[i].s, "pasid"))
+				check_value(p, t[i].val, vcol, NULL);
+			else
+				perr(p, t[i].col, "page_request takes pasid= and flags=, not '%s'",
+				     t[i].s);
 		}
 		break;
 	case V_DMA:

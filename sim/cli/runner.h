@@ -41,6 +41,8 @@ struct runner {
 	unsigned nvars;
 	struct region *regions;
 	unsigned nregions;
+	/* What the scenario's VMM did that its guest relies on (vendor.c). */
+	struct cli_vmm *vmm;
 	/* Everything the trace sink touches, which model threads may call. */
 	pthread_mutex_t lock;
 	struct cli_mirror *mirror;
@@ -77,5 +79,15 @@ int run_machine_start(struct runner *r,
 int run_execute(struct runner *r, struct ioctl_result *res,
 		uint64_t *result);
 uint64_t run_field_load(const void *buf, const struct cli_field *f);
+
+/* vendor.c: the cmdqv and amd verbs, `show queue`, and the record of
+ * the ioctls they rely on. */
+int run_vendor(struct runner *r, uint64_t *result);
+int show_queue(struct runner *r, struct isim_fd *fd, unsigned col,
+	       uint32_t id);
+void vmm_note_ioctl(struct runner *r, struct isim_fd *fd,
+		    unsigned long request, const void *buf);
+void vmm_forget_fd(struct runner *r, struct isim_fd *fd);
+void vmm_reset(struct runner *r);
 
 #endif

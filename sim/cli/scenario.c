@@ -207,6 +207,7 @@ static void teardown(struct runner *r)
 	}
 	isim_machine_free(r->m);
 	r->m = NULL;
+	vmm_reset(r);
 	pthread_mutex_lock(&r->lock);
 	mirror_reset(r->mirror);
 	pthread_mutex_unlock(&r->lock);
@@ -270,10 +271,16 @@ static bool verdict(struct runner *r, int rc)
 	return false;
 }
 
-/* What a verb's own result is called when no `-> VAR` names it. */
-static const char *result_name(enum scn_verb v)
+/* What a line's own result is called when no `-> VAR` names it. */
+static const char *result_name(const struct scn_stmt *st)
 {
-	switch (v) {
+	const struct cli_vsub *d;
+
+	switch (st->verb) {
+	case V_CMDQV:
+	case V_AMD:
+		d = cli_vsub_find(st->verb, st->tok[1].s);
+		return d ? d->result : NULL;
 	case V_BIND: return "dev_id";
 	case V_ATTACH:
 	case V_REPLACE: return "pt_id";
@@ -289,7 +296,7 @@ static void print_ok(struct runner *r, const struct ioctl_result *res,
 		     uint64_t result)
 {
 	const struct scn_stmt *st = r->st;
-	const char *name = result_name(st->verb);
+	const char *name = result_name(st);
 
 	if (r->opts->quiet)
 		return;

@@ -2,7 +2,8 @@
  * What each verb of the scenario language does, through the public API
  * only (sim.h and the ioctl ABI): machines, IOMMUs, devices and memory;
  * FDs and device binding; ioctls built from the uAPI field tables; show,
- * dot, expect, poke, peek, mmap, dma, run and fail_nth.  Each returns 0
+ * dot, expect, poke, peek, mmap, dma, page_request, run and fail_nth
+ * (the vendor verbs and `show queue` are in vendor.c).  Each returns 0
  * or the -errno the simulator gave, which the runner compares with the
  * line's expectation, or 1 when the line could not be carried out.
  */
@@ -211,6 +212,7 @@ static int do_close(struct runner *r)
 			r->regions[i--] = r->regions[--r->nregions];
 	}
 	isim_close(fd);
+	vmm_forget_fd(r, fd);
 	pthread_mutex_lock(&r->lock);
 	mirror_forget_fd(r->mirror, fd);
 	r->cur_fd = NULL;
@@ -310,6 +312,7 @@ static int do_ioctl(struct runner *r, struct ioctl_result *res)
 	struct isim_fd *fd = run_fd(r, 0);
 	bool sized = false;
 	uint64_t v;
+	int rc;
 
 	if (!fd)
 		return 1;
@@ -335,7 +338,10 @@ static int do_ioctl(struct runner *r, struct ioctl_result *res)
 		fputc('\n', r->out);
 	}
 	res->shown = ioc->out ? cli_field_find(ioc, ioc->out) : NULL;
-	return isim_ioctl(fd, ioc->request, res->buf);
+	rc = isim_ioctl(fd, ioc->request, res->buf);
+	if (!rc)
+		vmm_note_ioctl(r, fd, ioc->request, res->buf);
+	return rc;
 }
 
 static int do_check(struct runner *r)
@@ -399,6 +405,14 @@ static int do_show(struct runner *r)
 			fputc('\n', r->out);
 		}
 		return 0;
+	}
+	if (!strcmp(what, "queue")) {
+		struct isim_fd *fd = run_fd(r, 1);
+		uint64_t id;
+
+		if (!fd || !run_eval_tok(r, 2, &id))
+			return 1;
+		return show_queue(r, fd, st->tok[2].col, (uint32_t)id);
 	}
 	if (!strcmp(what, "areas")) {
 		if (!run_eval_tok(r, 1, &ioas))
@@ -557,6 +571,37 @@ static int do_dma(struct runner *r)
 			strcmp(r->st->tok[1].s, "write") ? 0 : ISIM_DMA_WRITE);
 }
 
+/* A PCIe page request by the device: flags= READ|WRITE|EXEC|PRIV|LAST. */
+static int do_page_request(struct runner *r)
+{
+	const struct scn_stmt *st = r->st;
+	struct named *dev = run_named_find(r->devices, r->ndevices,
+					   st->tok[0].s);
+	uint64_t addr, group, pasid = 0, flags = ISIM_PRQ_READ | ISIM_PRQ_LAST;
+	bool has_pasid = false;
+
+	if (!dev) {
+		run_error(r, st->tok[0].col, "no device named '%s'", st->tok[0].s);
+		return 1;
+	}
+	if (!run_eval_tok(r, 1, &addr) || !run_eval_tok(r, 2, &group))
+		return 1;
+	for (unsigned i = 3; i < st->ntok; i++) {
+		const struct scn_tok *t = &st->tok[i];
+		unsigned vcol = t->col + (unsigned)strlen(t->s) + 1;
+		bool is_flags = !strcmp(t->s, "flags");
+
+		if (!run_eval(r, t->val, vcol, is_flags ? cli_prq_syms : NULL,
+			      is_flags ? &flags : &pasid))
+			return 1;
+		has_pasid |= !is_flags;
+	}
+	if (has_pasid)
+		flags |= ISIM_PRQ_PASID;
+	return isim_device_page_request(dev->ptr, (uint32_t)pasid, addr,
+					(unsigned)flags, (uint16_t)group);
+}
+
 /* ------------------------------------------------------------- execute */
 
 int run_execute(struct runner *r, struct ioctl_result *res,
@@ -620,6 +665,11 @@ int run_execute(struct runner *r, struct ioctl_result *res,
 		return 0;
 	case V_DMA:
 		return do_dma(r);
+	case V_PAGE_REQUEST:
+		return do_page_request(r);
+	case V_CMDQV:
+	case V_AMD:
+		return run_vendor(r, result);
 	case V_SAY:
 		break;
 	}

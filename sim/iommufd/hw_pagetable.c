@@ -3,7 +3,8 @@
  * created automatically for a device or explicitly, possibly as a nesting
  * parent) and nested HWPTs (a driver's stage-1 table on a nesting parent or
  * a vIOMMU).  IOMMU_HWPT_ALLOC and IOMMU_HWPT_INVALIDATE follow
- * spec/core.md §8.12-§8.13.
+ * spec/core.md §8.12-§8.13.  Any HWPT may be given a FAULT queue for I/O
+ * page faults (fault.c), on which it then holds a `users` reference.
  */
 #include "config.h"
 
@@ -120,6 +121,7 @@ static void hwpt_paging_teardown(struct iommufd_hwpt_paging *p)
 	}
 	if (p->common.domain)
 		iommufd_domain_free(p->common.domain);
+	iommufd_hwpt_put_fault(&p->common);
 	refcount_dec(&p->ioas->obj.users);
 }
 
@@ -141,17 +143,26 @@ void iommufd_hwpt_paging_abort(struct iommufd_object *obj)
 void iommufd_hwpt_paging_for_each_ref(struct iommufd_object *obj,
 				      iommufd_ref_fn fn, void *arg)
 {
-	fn(&((struct iommufd_hwpt_paging *)obj)->ioas->obj, false, arg);
+	struct iommufd_hwpt_paging *p = (struct iommufd_hwpt_paging *)obj;
+	struct iommufd_fault *fault = iommufd_hwpt_fault(&p->common);
+
+	fn(&p->ioas->obj, false, arg);
+	if (fault)
+		fn((struct iommufd_object *)fault, false, arg);
 }
 
 void iommufd_hwpt_nested_destroy(struct iommufd_object *obj)
 {
 	struct iommufd_hwpt_nested *n = (struct iommufd_hwpt_nested *)obj;
+	const struct isim_iommu_ops *ops = n->common.iommu->ops;
 
 	if (n->nested && n->viommu && n->viommu->ops->free_domain_nested)
 		n->viommu->ops->free_domain_nested(n->viommu, n->nested);
+	else if (n->nested && !n->viommu && ops->free_domain_nested)
+		ops->free_domain_nested(n->nested);
 	else
 		free(n->nested);
+	iommufd_hwpt_put_fault(&n->common);
 	if (n->viommu)
 		refcount_dec(&n->viommu->obj.users);
 	if (n->parent)
@@ -162,89 +173,108 @@ void iommufd_hwpt_nested_for_each_ref(struct iommufd_object *obj,
 				      iommufd_ref_fn fn, void *arg)
 {
 	struct iommufd_hwpt_nested *n = (struct iommufd_hwpt_nested *)obj;
+	struct iommufd_fault *fault = iommufd_hwpt_fault(&n->common);
 
 	if (n->viommu)
 		fn(&n->viommu->obj, false, arg);
 	if (n->parent)
 		fn(&n->parent->common.obj, false, arg);
+	if (fault)
+		fn((struct iommufd_object *)fault, false, arg);
 }
 
-static int hwpt_alloc_paging(struct iommufd_ucmd *ucmd,
-			     struct iommu_hwpt_alloc *cmd,
-			     struct iommufd_device *idev,
-			     struct iommufd_ioas *ioas)
+/*
+ * A nested HWPT straight on a nesting parent (iommufd_hwpt_nested_alloc):
+ * the driver's flags and data rules come after the core's, then the
+ * parent's.  Reserved, not published; returns it or an ERR_PTR.
+ */
+static struct iommufd_hwpt_nested *
+hwpt_nested_alloc(struct iommufd_ctx *ictx, struct iommufd_hwpt_paging *parent,
+		  struct iommufd_device *idev, uint32_t flags,
+		  const struct iommu_user_data *data)
 {
-	struct iommufd_hwpt_paging *p;
-	int rc;
-
-	/* The simulated drivers take no driver data for paging domains. */
-	if (cmd->data_type != IOMMU_HWPT_DATA_NONE)
-		return -EOPNOTSUPP;
-	pthread_mutex_lock(&ioas->mutex);
-	p = iommufd_hwpt_paging_alloc(ucmd->ictx, ioas, idev, cmd->flags,
-				      false);
-	if (IS_ERR(p)) {
-		pthread_mutex_unlock(&ioas->mutex);
-		return (int)PTR_ERR(p);
-	}
-	cmd->out_hwpt_id = p->common.obj.id;
-	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
-	if (rc)
-		iommufd_object_abort_and_destroy(ucmd->ictx, &p->common.obj);
-	else
-		iommufd_object_finalize(ucmd->ictx, &p->common.obj);
-	pthread_mutex_unlock(&ioas->mutex);
-	return rc;
-}
-
-static int hwpt_alloc_nested_viommu(struct iommufd_ucmd *ucmd,
-				    struct iommu_hwpt_alloc *cmd,
-				    struct iommufd_device *idev,
-				    struct iommufd_viommu *viommu)
-{
-	struct iommu_user_data data = {
-		.type = cmd->data_type,
-		.uptr = u64_to_user_ptr(cmd->data_uptr),
-		.len = cmd->data_len,
-	};
+	const struct isim_iommu_ops *ops = idev->dev->iommu->ops;
 	struct iommufd_hwpt_nested *n;
 	int rc;
 
-	if (viommu->iommu != idev->dev->iommu)
-		return -EINVAL;
-	if (cmd->flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID))
-		return -EOPNOTSUPP;
-	if (!cmd->data_len || !viommu->ops->alloc_domain_nested)
-		return -EOPNOTSUPP;
+	if ((flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) ||
+	    !data->len || !ops->alloc_domain_nested)
+		return ERR_PTR(-EOPNOTSUPP);
+	/* The parent's domain must be this driver's (domain->owner). */
+	if (parent->auto_domain || !parent->nest_parent ||
+	    parent->common.iommu->ops != ops)
+		return ERR_PTR(-EINVAL);
+
 	n = (struct iommufd_hwpt_nested *)_iommufd_object_alloc(
-		ucmd->ictx, sizeof(*n), IOMMUFD_OBJ_HWPT_NESTED);
+		ictx, sizeof(*n), IOMMUFD_OBJ_HWPT_NESTED);
 	if (IS_ERR(n))
-		return (int)PTR_ERR(n);
+		return n;
+	n->common.iommu = idev->dev->iommu;
+	n->parent = parent;
+	refcount_inc(&parent->common.obj.users);
+	rc = ops->alloc_domain_nested(idev->dev, parent->common.domain,
+				      flags & ~IOMMU_HWPT_FAULT_ID_VALID, data,
+				      &n->nested);
+	if (rc) {
+		n->nested = NULL;
+		iommufd_object_abort_and_destroy(ictx, &n->common.obj);
+		return ERR_PTR(rc);
+	}
+	return n;
+}
+
+/* A nested HWPT on a vIOMMU (iommufd_viommu_alloc_hwpt_nested). */
+static struct iommufd_hwpt_nested *
+hwpt_nested_alloc_viommu(struct iommufd_ctx *ictx,
+			 struct iommufd_viommu *viommu, uint32_t flags,
+			 const struct iommu_user_data *data)
+{
+	struct iommufd_hwpt_nested *n;
+	int rc;
+
+	if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID))
+		return ERR_PTR(-EOPNOTSUPP);
+	if (!data->len || !viommu->ops->alloc_domain_nested)
+		return ERR_PTR(-EOPNOTSUPP);
+	n = (struct iommufd_hwpt_nested *)_iommufd_object_alloc(
+		ictx, sizeof(*n), IOMMUFD_OBJ_HWPT_NESTED);
+	if (IS_ERR(n))
+		return n;
 	n->common.iommu = viommu->iommu;
 	n->viommu = viommu;
 	refcount_inc(&viommu->obj.users);
 	rc = viommu->ops->alloc_domain_nested(viommu,
-					      cmd->flags & ~IOMMU_HWPT_FAULT_ID_VALID,
-					      &data, &n->nested);
-	if (!rc) {
-		cmd->out_hwpt_id = n->common.obj.id;
-		rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+					      flags & ~IOMMU_HWPT_FAULT_ID_VALID,
+					      data, &n->nested);
+	if (rc) {
+		n->nested = NULL;
+		iommufd_object_abort_and_destroy(ictx, &n->common.obj);
+		return ERR_PTR(rc);
 	}
-	if (rc)
-		iommufd_object_abort_and_destroy(ucmd->ictx, &n->common.obj);
-	else
-		iommufd_object_finalize(ucmd->ictx, &n->common.obj);
-	return rc;
+	return n;
 }
 
+/*
+ * IOMMU_HWPT_ALLOC (spec/core.md §8.12).  The HWPT is built by kind of
+ * pt_id, then given its FAULT (FAULT_ID_VALID), replied to and published;
+ * a paging HWPT keeps ioas->mutex held until it is published or undone.
+ */
 int iommufd_hwpt_alloc(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_hwpt_alloc *cmd = ucmd->cmd;
+	const struct iommu_user_data data = {
+		.type = cmd->data_type,
+		.uptr = u64_to_user_ptr(cmd->data_uptr),
+		.len = cmd->data_len,
+	};
+	struct iommufd_hw_pagetable *hwpt;
+	struct iommufd_ioas *ioas = NULL;
 	struct iommufd_device *idev;
 	struct iommufd_object *pt;
 	int rc;
 
-	if (cmd->__reserved || cmd->__reserved2)
+	/* __reserved2 (after fault_id) is not looked at, as upstream. */
+	if (cmd->__reserved)
 		return -EOPNOTSUPP;
 	if ((cmd->data_type == IOMMU_HWPT_DATA_NONE && cmd->data_len) ||
 	    (cmd->data_type != IOMMU_HWPT_DATA_NONE && !cmd->data_len))
@@ -257,32 +287,88 @@ int iommufd_hwpt_alloc(struct iommufd_ucmd *ucmd)
 		rc = -EINVAL;
 		goto out_put_idev;
 	}
-	/* Fault queues are not modelled: no fault_id can name one. */
-	if (cmd->flags & IOMMU_HWPT_FAULT_ID_VALID) {
-		if (cmd->flags & ~PAGING_FLAGS)
-			rc = -EOPNOTSUPP;
-		else
-			rc = -ENOENT;
-		goto out_put_pt;
-	}
+
 	switch (pt->type) {
-	case IOMMUFD_OBJ_IOAS:
-		rc = hwpt_alloc_paging(ucmd, cmd, idev,
-				       (struct iommufd_ioas *)pt);
+	case IOMMUFD_OBJ_IOAS: {
+		struct iommufd_hwpt_paging *p;
+
+		/* The simulated drivers take no driver data for paging. */
+		if (cmd->data_type != IOMMU_HWPT_DATA_NONE) {
+			rc = -EOPNOTSUPP;
+			goto out_put_pt;
+		}
+		ioas = (struct iommufd_ioas *)pt;
+		pthread_mutex_lock(&ioas->mutex);
+		p = iommufd_hwpt_paging_alloc(ucmd->ictx, ioas, idev,
+					      cmd->flags, false);
+		if (IS_ERR(p)) {
+			rc = (int)PTR_ERR(p);
+			goto out_unlock;
+		}
+		hwpt = &p->common;
 		break;
-	case IOMMUFD_OBJ_VIOMMU:
-		rc = hwpt_alloc_nested_viommu(ucmd, cmd, idev,
-					      (struct iommufd_viommu *)pt);
+	}
+	case IOMMUFD_OBJ_HWPT_PAGING: {
+		struct iommufd_hwpt_nested *n;
+
+		n = hwpt_nested_alloc(ucmd->ictx,
+				      (struct iommufd_hwpt_paging *)pt, idev,
+				      cmd->flags, &data);
+		if (IS_ERR(n)) {
+			rc = (int)PTR_ERR(n);
+			goto out_put_pt;
+		}
+		hwpt = &n->common;
 		break;
-	case IOMMUFD_OBJ_HWPT_PAGING:
-		/* Nesting directly on a parent needs driver support the
-		 * simulated drivers do not offer; they nest on a vIOMMU. */
-		rc = -EOPNOTSUPP;
+	}
+	case IOMMUFD_OBJ_VIOMMU: {
+		struct iommufd_viommu *viommu = (struct iommufd_viommu *)pt;
+		struct iommufd_hwpt_nested *n;
+
+		if (viommu->iommu != idev->dev->iommu) {
+			rc = -EINVAL;
+			goto out_put_pt;
+		}
+		n = hwpt_nested_alloc_viommu(ucmd->ictx, viommu, cmd->flags,
+					     &data);
+		if (IS_ERR(n)) {
+			rc = (int)PTR_ERR(n);
+			goto out_put_pt;
+		}
+		hwpt = &n->common;
 		break;
+	}
 	default:
 		rc = -EINVAL;
-		break;
+		goto out_put_pt;
 	}
+
+	if (cmd->flags & IOMMU_HWPT_FAULT_ID_VALID) {
+		struct iommufd_fault *fault;
+
+		fault = iommufd_get_fault(ucmd->ictx, cmd->fault_id);
+		if (IS_ERR(fault)) {
+			rc = (int)PTR_ERR(fault);
+			goto out_abort;
+		}
+		rc = iommufd_hwpt_set_fault(hwpt, fault);
+		iommufd_put_object(ucmd->ictx, (struct iommufd_object *)fault);
+		if (rc)
+			goto out_abort;
+	}
+
+	cmd->out_hwpt_id = hwpt->obj.id;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+	if (rc)
+		goto out_abort;
+	iommufd_object_finalize(ucmd->ictx, &hwpt->obj);
+	goto out_unlock;
+
+out_abort:
+	iommufd_object_abort_and_destroy(ucmd->ictx, &hwpt->obj);
+out_unlock:
+	if (ioas)
+		pthread_mutex_unlock(&ioas->mutex);
 out_put_pt:
 	iommufd_put_object(ucmd->ictx, pt);
 out_put_idev:
@@ -326,9 +412,16 @@ int iommufd_hwpt_invalidate(struct iommufd_ucmd *ucmd)
 			done_num = array.entry_num;
 		}
 	} else if (obj->type == IOMMUFD_OBJ_HWPT_NESTED) {
-		/* Nested HWPTs of the simulated drivers live on a vIOMMU;
-		 * their invalidation goes through it. */
-		rc = -EOPNOTSUPP;
+		struct iommufd_hwpt_nested *n = (struct iommufd_hwpt_nested *)obj;
+		const struct isim_iommu_ops *ops = n->common.iommu->ops;
+
+		/* The nested domain's own cache_invalidate_user, if any. */
+		if (!n->nested || !ops->cache_invalidate_user) {
+			rc = -EOPNOTSUPP;
+		} else {
+			rc = ops->cache_invalidate_user(n->nested, &array);
+			done_num = array.entry_num;
+		}
 	} else {
 		rc = -EINVAL;
 	}

@@ -81,16 +81,16 @@ static const struct iommufd_ioctl_op iommufd_ioctl_ops[] = {
 	IOCTL_OP(IOMMU_IOAS_MAP, iommufd_ioas_map, iommu_ioas_map, iova),
 	IOCTL_OP(IOMMU_IOAS_UNMAP, iommufd_ioas_unmap, iommu_ioas_unmap, length),
 	IOCTL_OP(IOMMU_OPTION, iommufd_option, iommu_option, val64),
-	IOCTL_OP(IOMMU_VFIO_IOAS, NULL, iommu_vfio_ioas, __reserved),
+	IOCTL_OP(IOMMU_VFIO_IOAS, iommufd_vfio_ioas, iommu_vfio_ioas, __reserved),
 	IOCTL_OP(IOMMU_HWPT_ALLOC, iommufd_hwpt_alloc, iommu_hwpt_alloc, __reserved),
 	IOCTL_OP(IOMMU_GET_HW_INFO, iommufd_get_hw_info, iommu_hw_info, __reserved),
-	IOCTL_OP(IOMMU_HWPT_SET_DIRTY_TRACKING, NULL,
+	IOCTL_OP(IOMMU_HWPT_SET_DIRTY_TRACKING, iommufd_hwpt_set_dirty_tracking,
 		 iommu_hwpt_set_dirty_tracking, __reserved),
-	IOCTL_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, NULL, iommu_hwpt_get_dirty_bitmap,
-		 data),
+	IOCTL_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, iommufd_hwpt_get_dirty_bitmap,
+		 iommu_hwpt_get_dirty_bitmap, data),
 	IOCTL_OP(IOMMU_HWPT_INVALIDATE, iommufd_hwpt_invalidate, iommu_hwpt_invalidate,
 		 __reserved),
-	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, NULL, iommu_fault_alloc,
+	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, iommufd_fault_alloc, iommu_fault_alloc,
 		 out_fault_fd),
 	IOCTL_OP(IOMMU_IOAS_MAP_FILE, iommufd_ioas_map_file, iommu_ioas_map_file, iova),
 	IOCTL_OP(IOMMU_VIOMMU_ALLOC, iommufd_viommu_alloc_ioctl, iommu_viommu_alloc, out_viommu_id),
@@ -131,8 +131,15 @@ int isim_ioctl(struct isim_fd *fd, unsigned long cmd, void *arg)
 	int rc;
 
 	op = lookup_op(cmd);
-	if (!op)
-		return -ENOTTY;	/* not a VFIO container ioctl either */
+	if (!op) {
+		/*
+		 * Outside the table: a VFIO container ioctl or ENOTTY.  The
+		 * kernel sees a 32-bit number and the raw argument, which is
+		 * an integer for some of them.
+		 */
+		return iommufd_vfio_ioctl(ictx, (unsigned int)cmd,
+					  (unsigned long)(uintptr_t)arg);
+	}
 	rc = isim_copy_from_user(&ucmd.user_size, arg, sizeof(ucmd.user_size));
 	if (rc)
 		return rc;

@@ -349,6 +349,11 @@ int iommufd_viommu_alloc_ioctl(struct iommufd_ucmd *ucmd);
 int iommufd_vdevice_alloc_ioctl(struct iommufd_ucmd *ucmd);
 int iommufd_hw_queue_alloc_ioctl(struct iommufd_ucmd *ucmd);
 int iommufd_test(struct iommufd_ucmd *ucmd);
+/* Dirty tracking (dirty.c); iommufd_test_dirty() is IOMMU_TEST_OP_DIRTY. */
+int iommufd_hwpt_set_dirty_tracking(struct iommufd_ucmd *ucmd);
+int iommufd_hwpt_get_dirty_bitmap(struct iommufd_ucmd *ucmd);
+struct iommu_test_cmd;
+int iommufd_test_dirty(struct iommufd_ucmd *ucmd, struct iommu_test_cmd *cmd);
 
 /* Object types' ops. */
 void iommufd_ioas_destroy(struct iommufd_object *obj);
@@ -369,5 +374,49 @@ static inline const char *iommufd_obj_name(enum iommufd_object_type type)
 	return type < IOMMUFD_OBJ_MAX && iommufd_object_ops[type].name ?
 		       iommufd_object_ops[type].name : "?";
 }
+
+/*
+ * The VFIO type1 container ABI on an iommufd (vfio_compat.c).  The compat
+ * IOAS is ictx->vfio_ioas; iommufd_vfio_ioctl() takes the container ioctls
+ * (integer or pointer @arg, as the kernel's) and answers -ENOTTY to any
+ * other number.  iopt_cut_iova() splits the areas under each of @iovas so
+ * that it becomes the last IOVA of an area (§4.13, type1 v1 unmap only).
+ */
+int iommufd_vfio_ioas(struct iommufd_ucmd *ucmd);
+int iommufd_vfio_ioctl(struct iommufd_ctx *ictx, unsigned int cmd,
+		       unsigned long arg);
+int iommufd_vfio_compat_ioas_create(struct iommufd_ctx *ictx);
+int iommufd_vfio_compat_ioas_get_id(struct iommufd_ctx *ictx,
+				    uint32_t *out_ioas_id);
+int iopt_cut_iova(struct io_pagetable *iopt, uint64_t *iovas,
+		  size_t num_iovas);
+
+/*
+ * FAULT objects and I/O page faults (fault.c).  A HWPT allocated with
+ * IOMMU_HWPT_FAULT_ID_VALID holds a `users` ref on its FAULT (the kernel's
+ * hwpt->fault): iommufd_hwpt_set_fault() takes it while the HWPT is built,
+ * iommufd_hwpt_put_fault() drops it in the HWPT's destroy.  A page request
+ * goes to the FAULT of the HWPT the device is attached to (-ENODEV when
+ * there is none); iommufd_fault_auto_response() answers INVALID whatever
+ * came through @idev's attachment to @hwpt, for detach and replace.
+ */
+struct iommufd_fault;
+int iommufd_fault_alloc(struct iommufd_ucmd *ucmd);
+void iommufd_fault_destroy(struct iommufd_object *obj);
+void iommufd_fault_for_each_ref(struct iommufd_object *obj,
+				iommufd_ref_fn fn, void *arg);
+int iommufd_fault_check(struct iommufd_object *obj, char *buf, size_t len,
+			size_t *used);
+struct iommufd_fault *iommufd_get_fault(struct iommufd_ctx *ictx, uint32_t id);
+int iommufd_hwpt_set_fault(struct iommufd_hw_pagetable *hwpt,
+			   struct iommufd_fault *fault);
+struct iommufd_fault *
+iommufd_hwpt_fault(const struct iommufd_hw_pagetable *hwpt);
+void iommufd_hwpt_put_fault(struct iommufd_hw_pagetable *hwpt);
+int iommufd_report_device_fault(struct isim_device *dev, uint32_t pasid,
+				uint32_t grpid, uint32_t perm, uint64_t addr);
+void iommufd_fault_auto_response(struct iommufd_hw_pagetable *hwpt,
+				 struct iommufd_device *idev);
+int iommufd_test_trigger_iopf(struct iommufd_ucmd *ucmd);
 
 #endif

@@ -60,6 +60,12 @@ const struct iommufd_object_ops iommufd_object_ops[IOMMUFD_OBJ_MAX] = {
 		.abort = iommufd_vdevice_abort,
 		.for_each_ref = iommufd_vdevice_for_each_ref,
 	},
+	[IOMMUFD_OBJ_FAULT] = {
+		.name = "fault",
+		.destroy = iommufd_fault_destroy,
+		.for_each_ref = iommufd_fault_for_each_ref,
+		.check = iommufd_fault_check,
+	},
 	[IOMMUFD_OBJ_VEVENTQ] = {
 		.name = "veventq",
 		.destroy = iommufd_veventq_destroy,

@@ -3,27 +3,20 @@
  * (2^max_order frames, the largest buddy order); a block gets its frame
  * array only when the allocator first takes memory from it, so untouched
  * memory costs one small struct per GiB.  Before that, a block's contents
- * are defined by a seeded fragmentation pattern: a block is either intact
- * (free as one piece) or broken into two halves, recursively; an order-1
- * block that is broken has one foreign frame ("someone else's" memory) and
- * one free frame.  The chance that a block is broken grows with frag, and a
- * broken block always hides at least one foreign frame, so the free pieces
- * it yields never coalesce and high orders become scarce as frag goes to 1.
- * Touching a block lays the pattern out on the free lists; the allocator
- * prefers the untouched block whose largest free piece is the smallest that
- * fits, as a buddy allocator prefers small free blocks to splitting big ones.
- * Free lists are intrusive (links in the head frame of each free block),
- * freed blocks go to the tail so poison lingers as long as possible, split
- * remainders to the head so allocations stay local.
+ * are defined by a seeded fragmentation pattern (frag.c), which also picks
+ * the block to touch when the free lists run dry.  This file owns the
+ * free lists, allocation, references and pins, host addresses and DMA by
+ * physical address.  Free lists are intrusive (links in the head frame of
+ * each free block), freed blocks go to the tail so poison lingers as long
+ * as possible, split remainders to the head so allocations stay local.
+ * Counters and the invariant check are in phys_check.c.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -32,92 +25,12 @@
 #include "sim/lib/fault.h"
 #include "sim/lib/trace.h"
 #include "sim/mm/phys.h"
-
-#define NO_PFN UINT64_MAX
-
-enum {
-	FR_HEAD = 1u << 0,	/* first frame of a free block: order valid */
-	FR_FOREIGN = 1u << 1,	/* pattern memory of someone else */
-	FR_DIRECT = 1u << 2,	/* ISIM_HOST_DIRECT */
-	FR_RDONLY = 1u << 3,	/* ISIM_HOST_RDONLY */
-};
-
-struct frame {
-	uint8_t state;		/* enum isim_frame_state */
-	uint8_t flags;
-	uint8_t order;		/* block order (free head or allocation) */
-	uint8_t unused;
-	uint32_t pincount;
-	union {
-		struct {
-			uint64_t prev, next;
-		} free;		/* free heads only */
-		struct {
-			void *host;
-			uint32_t refcount;
-			uint32_t owner;
-		} used;		/* allocated frames; all zero when free */
-	} u;
-};
-
-struct block {
-	struct frame *frames;	/* NULL until touched */
-	int8_t max_free;	/* untouched: largest free order; -2 unknown */
-};
-
-struct free_area {
-	uint64_t head, tail, count;
-};
-
-struct isim_phys {
-	pthread_rwlock_t lock;
-	struct isim_tracer *trace;
-	isim_phys_release_fn release;
-	void *release_arg;
-	uint64_t nframes;
-	uint32_t page_size;
-	unsigned page_shift;
-	unsigned max_order;
-	uint64_t nblocks;
-	struct block *blocks;
-	struct free_area area[ISIM_PHYS_NR_ORDERS];
-	uint64_t seed;
-	double broken_p;	/* chance a whole pattern block is broken */
-	/* Counters; bad_dma is bumped under the read side, so atomic. */
-	uint64_t allocated, foreign, free_listed, pinned_frames, total_pins;
-	uint64_t touched, bad_release;
-	atomic_uint_fast64_t bad_dma;
-};
-
-#define phys_trace(phys, ...)                                              \
-	do {                                                               \
-		if ((phys)->trace)                                         \
-			isim_trace((phys)->trace, __VA_ARGS__);            \
-	} while (0)
+#include "sim/mm/phys_private.h"
 
 /* ------------------------------------------------------------ frames */
 
-static inline uint64_t block_frames(const struct isim_phys *phys, uint64_t b)
-{
-	uint64_t base = b << phys->max_order;
-	uint64_t n = 1ull << phys->max_order;
-
-	return phys->nframes - base < n ? phys->nframes - base : n;
-}
-
-/* The frame of @pfn (< nframes) or NULL while its block is untouched. */
-static inline struct frame *frame_of(const struct isim_phys *phys,
-				     uint64_t pfn)
-{
-	const struct block *b = &phys->blocks[pfn >> phys->max_order];
-
-	if (!b->frames)
-		return NULL;
-	return &b->frames[pfn & ((1ull << phys->max_order) - 1)];
-}
-
-static void area_add(struct isim_phys *phys, uint64_t pfn, unsigned order,
-		     bool tail)
+void phys_area_add(struct isim_phys *phys, uint64_t pfn, unsigned order,
+		   bool tail)
 {
 	struct free_area *a = &phys->area[order];
 	struct frame *f = frame_of(phys, pfn);
@@ -165,208 +78,6 @@ static void area_del(struct isim_phys *phys, uint64_t pfn, unsigned order)
 	phys->free_listed -= 1ull << order;
 }
 
-/* --------------------------------------------- fragmentation pattern */
-
-enum pat_kind { PAT_NONE, PAT_PARTIAL, PAT_BROKEN, PAT_INTACT };
-
-enum { SALT_BROKEN = 1, SALT_FORCE = 2, SALT_PICK = 3 };
-
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static inline uint64_t pat_hash(const struct isim_phys *phys, uint64_t pfn,
-				unsigned order, unsigned salt)
-{
-	return mix64(phys->seed ^ mix64((pfn << 8) | (order << 2) | salt));
-}
-
-static enum pat_kind pat_classify(const struct isim_phys *phys, uint64_t pfn,
-				  unsigned order)
-{
-	double u;
-
-	if (pfn >= phys->nframes)
-		return PAT_NONE;
-	if (phys->nframes - pfn < (1ull << order))
-		return PAT_PARTIAL;
-	if (!order || phys->broken_p <= 0.0)
-		return PAT_INTACT;
-	if (phys->broken_p >= 1.0)
-		return PAT_BROKEN;
-	u = (double)(pat_hash(phys, pfn, order, SALT_BROKEN) >> 11) *
-	    (1.0 / 9007199254740992.0);
-	return u < phys->broken_p ? PAT_BROKEN : PAT_INTACT;
-}
-
-/*
- * The halves of a block of order >= 1 that is not intact.  A broken block
- * whose halves would both be intact would really be one free block, so
- * one half (chosen by the seed) is broken instead.
- */
-static void pat_children(const struct isim_phys *phys, uint64_t pfn,
-			 unsigned order, enum pat_kind kind,
-			 enum pat_kind *lo, enum pat_kind *hi)
-{
-	*lo = pat_classify(phys, pfn, order - 1);
-	*hi = pat_classify(phys, pfn + (1ull << (order - 1)), order - 1);
-	if (kind == PAT_BROKEN && *lo == PAT_INTACT && *hi == PAT_INTACT) {
-		if (pat_hash(phys, pfn, order, SALT_FORCE) & 1)
-			*hi = PAT_BROKEN;
-		else
-			*lo = PAT_BROKEN;
-	}
-}
-
-/* The foreign frame of a broken order-1 block at @pfn. */
-static inline uint64_t pat_foreign(const struct isim_phys *phys, uint64_t pfn)
-{
-	return pfn + (pat_hash(phys, pfn, 1, SALT_PICK) & 1);
-}
-
-static int pat_max_free(const struct isim_phys *phys, uint64_t pfn,
-			unsigned order, enum pat_kind kind)
-{
-	enum pat_kind lo, hi;
-	int a, b;
-
-	switch (kind) {
-	case PAT_NONE:
-		return -1;
-	case PAT_INTACT:
-		return (int)order;
-	case PAT_BROKEN:
-		if (order == 1)
-			return 0;
-		break;
-	case PAT_PARTIAL:
-		break;
-	}
-	pat_children(phys, pfn, order, kind, &lo, &hi);
-	a = pat_max_free(phys, pfn, order - 1, lo);
-	if (a == (int)order - 1)
-		return a;
-	b = pat_max_free(phys, pfn + (1ull << (order - 1)), order - 1, hi);
-	return a > b ? a : b;
-}
-
-static int block_max_free(struct isim_phys *phys, uint64_t b)
-{
-	uint64_t base = b << phys->max_order;
-
-	if (phys->blocks[b].max_free == -2)
-		phys->blocks[b].max_free = (int8_t)pat_max_free(
-			phys, base, phys->max_order,
-			pat_classify(phys, base, phys->max_order));
-	return phys->blocks[b].max_free;
-}
-
-/* Lay the pattern of a block that just got its frames onto the lists. */
-static void pat_lay_out(struct isim_phys *phys, uint64_t pfn, unsigned order,
-			enum pat_kind kind)
-{
-	enum pat_kind lo, hi;
-	uint64_t bad;
-	struct frame *f;
-
-	switch (kind) {
-	case PAT_NONE:
-		return;
-	case PAT_INTACT:
-		area_add(phys, pfn, order, true);
-		return;
-	case PAT_BROKEN:
-		if (order > 1)
-			break;
-		bad = pat_foreign(phys, pfn);
-		f = frame_of(phys, bad);
-		f->state = ISIM_FRAME_ALLOCATED;
-		f->flags = FR_FOREIGN;
-		f->u.used.refcount = 1;
-		phys->foreign++;
-		area_add(phys, bad == pfn ? pfn + 1 : pfn, 0, true);
-		return;
-	case PAT_PARTIAL:
-		break;
-	}
-	pat_children(phys, pfn, order, kind, &lo, &hi);
-	pat_lay_out(phys, pfn, order - 1, lo);
-	pat_lay_out(phys, pfn + (1ull << (order - 1)), order - 1, hi);
-}
-
-/* State of a frame of an untouched block, from the pattern alone. */
-static void pat_frame(const struct isim_phys *phys, uint64_t pfn,
-		      struct isim_frame_info *info)
-{
-	unsigned order = phys->max_order;
-	uint64_t node = pfn & ~((1ull << order) - 1);
-	enum pat_kind kind = pat_classify(phys, node, order), lo, hi;
-
-	memset(info, 0, sizeof(*info));
-	info->state = ISIM_FRAME_FREE;
-	for (;;) {
-		if (kind == PAT_INTACT)
-			return;
-		if (kind == PAT_BROKEN && order == 1) {
-			if (pfn == pat_foreign(phys, node)) {
-				info->state = ISIM_FRAME_ALLOCATED;
-				info->foreign = true;
-				info->refcount = 1;
-			}
-			return;
-		}
-		pat_children(phys, node, order, kind, &lo, &hi);
-		order--;
-		if (pfn >= node + (1ull << order)) {
-			node += 1ull << order;
-			kind = hi;
-		} else {
-			kind = lo;
-		}
-	}
-}
-
-/*
- * Give an untouched block its frames and free lists: the one whose
- * largest free piece is the smallest that still holds @order, so big
- * untouched blocks stay whole as long as smaller pieces do.
- */
-static int touch_block_for(struct isim_phys *phys, unsigned order)
-{
-	uint64_t best = NO_PFN, base;
-	int best_free = INT32_MAX;
-	struct frame *frames;
-
-	for (uint64_t b = 0; b < phys->nblocks; b++) {
-		int mf;
-
-		if (phys->blocks[b].frames)
-			continue;
-		mf = block_max_free(phys, b);
-		if (mf >= (int)order && mf < best_free) {
-			best = b;
-			best_free = mf;
-		}
-	}
-	if (best == NO_PFN)
-		return -ENOMEM;
-	frames = isim_kcalloc(block_frames(phys, best), sizeof(*frames));
-	if (!frames)
-		return -ENOMEM;
-	phys->blocks[best].frames = frames;
-	phys->touched++;
-	base = best << phys->max_order;
-	pat_lay_out(phys, base, phys->max_order,
-		    pat_classify(phys, base, phys->max_order));
-	return 0;
-}
-
 /* ------------------------------------------------------- allocation */
 
 static int alloc_locked(struct isim_phys *phys, unsigned order, uint64_t *out)
@@ -379,7 +90,7 @@ static int alloc_locked(struct isim_phys *phys, unsigned order, uint64_t *out)
 		for (j = order; j <= phys->max_order; j++)
 			if (phys->area[j].count)
 				goto found;
-		rc = touch_block_for(phys, order);
+		rc = phys_touch_block_for(phys, order);
 		if (rc)
 			return rc;
 	}
@@ -388,7 +99,7 @@ found:
 	area_del(phys, pfn, j);
 	while (j > order) {
 		j--;
-		area_add(phys, pfn + (1ull << j), j, false);
+		phys_area_add(phys, pfn + (1ull << j), j, false);
 	}
 	for (uint64_t i = 0; i < (1ull << order); i++) {
 		struct frame *f = frame_of(phys, pfn + i);
@@ -437,7 +148,7 @@ static void release_locked(struct isim_phys *phys, uint64_t pfn,
 		pfn &= ~(1ull << order);
 		order++;
 	}
-	area_add(phys, pfn, order, true);
+	phys_area_add(phys, pfn, order, true);
 }
 
 static struct frame *allocated_frame(const struct isim_phys *phys,
@@ -671,7 +382,7 @@ static void frame_info(const struct isim_phys *phys, uint64_t pfn,
 	const struct frame *f = frame_of(phys, pfn);
 
 	if (!f) {
-		pat_frame(phys, pfn, info);
+		phys_pat_frame(phys, pfn, info);
 		return;
 	}
 	memset(info, 0, sizeof(*info));
@@ -737,7 +448,7 @@ static int pa_access(struct isim_phys *phys, uint64_t pa, char *buf,
 		struct frame *f = frame_of(phys, pfn);
 
 		if (!f) {
-			pat_frame(phys, pfn, &info);
+			phys_pat_frame(phys, pfn, &info);
 			if (info.state != ISIM_FRAME_ALLOCATED)
 				goto bad;
 			continue;
@@ -791,39 +502,6 @@ int isim_pa_write(struct isim_phys *phys, uint64_t pa, const void *buf,
 	return pa_access(phys, pa, (char *)buf, len, true);
 }
 
-uint64_t isim_phys_bad_dma(struct isim_phys *phys)
-{
-	return atomic_load(&phys->bad_dma);
-}
-
-uint64_t isim_phys_total_pins(struct isim_phys *phys)
-{
-	uint64_t n;
-
-	pthread_rwlock_rdlock(&phys->lock);
-	n = phys->total_pins;
-	pthread_rwlock_unlock(&phys->lock);
-	return n;
-}
-
-void isim_phys_stats(struct isim_phys *phys, struct isim_phys_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	pthread_rwlock_rdlock(&phys->lock);
-	st->nframes = phys->nframes;
-	st->allocated = phys->allocated;
-	st->foreign = phys->foreign;
-	st->free_listed = phys->free_listed;
-	st->pinned_frames = phys->pinned_frames;
-	st->total_pins = phys->total_pins;
-	st->bad_release = phys->bad_release;
-	st->touched_blocks = phys->touched;
-	for (unsigned o = 0; o <= phys->max_order; o++)
-		st->free_blocks[o] = phys->area[o].count;
-	pthread_rwlock_unlock(&phys->lock);
-	st->bad_dma = atomic_load(&phys->bad_dma);
-}
-
 uint32_t isim_phys_page_size(const struct isim_phys *phys)
 {
 	return phys->page_size;
@@ -848,190 +526,7 @@ void isim_phys_set_release(struct isim_phys *phys, isim_phys_release_fn fn,
 	pthread_rwlock_unlock(&phys->lock);
 }
 
-/* -------------------------------------------------------- invariants */
-
-__attribute__((format(printf, 4, 5)))
-static int phys_report(char *buf, size_t len, size_t *used, const char *fmt,
-		       ...)
-{
-	va_list ap;
-	int n;
-
-	if (buf && *used < len) {
-		va_start(ap, fmt);
-		n = vsnprintf(buf + *used, len - *used, fmt, ap);
-		va_end(ap);
-		if (n > 0)
-			*used += (size_t)n < len - *used ? (size_t)n :
-							   len - *used - 1;
-	}
-	return 1;
-}
-
-#define report(...) (errors += phys_report(buf, len, used, __VA_ARGS__))
-
-static int check_lists(const struct isim_phys *phys, char *buf, size_t len,
-		       size_t *used)
-{
-	int errors = 0;
-
-	for (unsigned o = 0; o <= phys->max_order; o++) {
-		const struct free_area *a = &phys->area[o];
-		uint64_t prev = NO_PFN, pfn = a->head, n = 0;
-
-		while (pfn != NO_PFN && n <= a->count) {
-			const struct frame *f = pfn < phys->nframes ?
-						frame_of(phys, pfn) : NULL;
-
-			if (!f || !(f->flags & FR_HEAD) || f->order != o ||
-			    f->u.free.prev != prev) {
-				report("phys: order-%u free list broken at pfn %#" PRIx64 "\n",
-				       o, pfn);
-				break;
-			}
-			n++;
-			prev = pfn;
-			pfn = f->u.free.next;
-		}
-		if (n != a->count || (pfn == NO_PFN && prev != a->tail))
-			report("phys: order-%u free list holds %" PRIu64
-			       " blocks, counted %" PRIu64 "\n",
-			       o, n, a->count);
-	}
-	return errors;
-}
-
-static int check_block(const struct isim_phys *phys, uint64_t b,
-		       uint64_t *seen, uint64_t heads[], char *buf, size_t len,
-		       size_t *used)
-{
-	uint64_t base = b << phys->max_order, nf = block_frames(phys, b);
-	const struct frame *frames = phys->blocks[b].frames;
-	int errors = 0;
-
-	for (uint64_t i = 0; i < nf;) {
-		const struct frame *f = &frames[i];
-		uint64_t pfn = base + i, size, buddy;
-
-		if (f->state == ISIM_FRAME_ALLOCATED) {
-			if (f->flags & FR_HEAD)
-				report("phys: pfn %#" PRIx64 " allocated and on a free list\n",
-				       pfn);
-			if (!f->u.used.refcount ||
-			    f->u.used.refcount < f->pincount)
-				report("phys: pfn %#" PRIx64 " refcount %u pincount %u\n",
-				       pfn, f->u.used.refcount, f->pincount);
-			if (f->flags & FR_FOREIGN)
-				seen[1]++;
-			else
-				seen[0]++;
-			if (f->pincount)
-				seen[2]++;
-			seen[3] += f->pincount;
-			i++;
-			continue;
-		}
-		if (!(f->flags & FR_HEAD) || f->order > phys->max_order) {
-			report("phys: free pfn %#" PRIx64 " is on no free list\n",
-			       pfn);
-			i++;
-			continue;
-		}
-		size = 1ull << f->order;
-		if ((pfn & (size - 1)) || i + size > nf) {
-			report("phys: free block %#" PRIx64 " order %u misplaced\n",
-			       pfn, f->order);
-			i++;
-			continue;
-		}
-		heads[f->order]++;
-		seen[4] += size;
-		buddy = pfn ^ size;
-		if (f->order < phys->max_order && buddy < phys->nframes &&
-		    (frames[buddy - base].flags & FR_HEAD) &&
-		    frames[buddy - base].order == f->order)
-			report("phys: free buddies %#" PRIx64 " and %#" PRIx64
-			       " not coalesced (order %u)\n",
-			       pfn, buddy, f->order);
-		if (f->pincount)
-			report("phys: free pfn %#" PRIx64 " pinned %u times\n",
-			       pfn, f->pincount);
-		for (uint64_t j = 1; j < size; j++) {
-			const struct frame *g = &frames[i + j];
-
-			if (g->state == ISIM_FRAME_ALLOCATED || g->flags ||
-			    g->pincount || g->u.used.refcount)
-				report("phys: pfn %#" PRIx64 " inside free block %#" PRIx64
-				       " is not free (state %u pins %u)\n",
-				       pfn + j, pfn, g->state, g->pincount);
-		}
-		i += size;
-	}
-	return errors;
-}
-
-int isim_phys_check(struct isim_phys *phys, char *buf, size_t len,
-		    size_t *used)
-{
-	/* allocated, foreign, pinned frames, pins, free frames */
-	uint64_t seen[5] = { 0 }, heads[ISIM_PHYS_NR_ORDERS] = { 0 };
-	size_t zero = 0;
-	int errors = 0;
-
-	if (!used)
-		used = &zero;
-	pthread_rwlock_rdlock(&phys->lock);
-	for (uint64_t b = 0; b < phys->nblocks; b++)
-		if (phys->blocks[b].frames)
-			errors += check_block(phys, b, seen, heads, buf, len,
-					      used);
-	errors += check_lists(phys, buf, len, used);
-	for (unsigned o = 0; o <= phys->max_order; o++)
-		if (heads[o] != phys->area[o].count)
-			report("phys: %" PRIu64 " free heads of order %u, list has %" PRIu64 "\n",
-			       heads[o], o, phys->area[o].count);
-	if (seen[0] != phys->allocated || seen[1] != phys->foreign ||
-	    seen[2] != phys->pinned_frames || seen[3] != phys->total_pins ||
-	    seen[4] != phys->free_listed)
-		report("phys: counters (alloc %" PRIu64 " foreign %" PRIu64
-		       " pinned %" PRIu64 " pins %" PRIu64 " free %" PRIu64
-		       ") do not match frames (%" PRIu64 " %" PRIu64 " %" PRIu64
-		       " %" PRIu64 " %" PRIu64 ")\n",
-		       phys->allocated, phys->foreign, phys->pinned_frames,
-		       phys->total_pins, phys->free_listed, seen[0], seen[1],
-		       seen[2], seen[3], seen[4]);
-	if (phys->bad_release)
-		report("phys: %" PRIu64 " unpin/put of frames without a pin or reference\n",
-		       phys->bad_release);
-	pthread_rwlock_unlock(&phys->lock);
-	return errors;
-}
-
 /* ---------------------------------------------------- create/destroy */
-
-/*
- * The chance that a whole block is broken, chosen so that frag is the
- * fraction of free memory NOT in blocks of THP size or larger: the
- * THP-sized pieces sit ten halvings below 1 GiB for every page size.
- */
-static double broken_probability(double frag)
-{
-	double lo = 0.0, hi = 1.0;
-
-	if (frag <= 0.0 || frag >= 1.0)
-		return frag <= 0.0 ? 0.0 : 1.0;
-	for (int i = 0; i < 64; i++) {
-		double mid = (lo + hi) / 2, p = 1.0;
-
-		for (int k = 0; k < 10; k++)
-			p *= mid;
-		if (p < frag)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 int isim_phys_create(const struct isim_machine_config *cfg,
 		     struct isim_tracer *trace, struct isim_phys **out)
@@ -1058,7 +553,7 @@ int isim_phys_create(const struct isim_machine_config *cfg,
 	phys->nblocks = (phys->nframes + (1ull << phys->max_order) - 1) >>
 			phys->max_order;
 	phys->seed = mix64(cfg->seed ^ 0x6d6d2d7068797321ull);
-	phys->broken_p = broken_probability(cfg->frag);
+	phys->broken_p = phys_broken_probability(cfg->frag);
 	phys->blocks = isim_kcalloc(phys->nblocks, sizeof(*phys->blocks));
 	if (!phys->blocks) {
 		free(phys);

@@ -38,11 +38,28 @@ for f in "$dir"/*.scn; do
 	echo "ok: $name"
 done
 
-# The demo plays with no arguments and tells the story's key lines.
+# The demo plays with no arguments and tells the story's key lines: the
+# CMDQV's pinned, contiguous queue running guest commands (CONS moves,
+# the IOTLB entry goes, an illegal command stops it and comes back as a
+# vEVENT, IOAS_UNMAP is EBUSY), AMD's unpinned rings (the unmap goes
+# through, the next command is a COMMAND_HARDWARE_ERROR) and the v8 bug.
 if "$sim" demo --explain >"$tmp/demo" 2>"$tmp/err"; then
-	for key in 'EBUSY, as expected' 'ERANGE, as expected' \
-		'contiguity verdict' 'base_pa' 'is locked by 1 internal pin' \
-		'nothing was pinned' 'v8 rounding' 'undo: hw_queue' \
+	for key in 'iommu smmu tegra241-cmdqv' 'backing=thp' \
+		'contiguity verdict (per-page check): physically contiguous' \
+		'allocated to the VINTF as its LVCMDQ 0; BASE = ' \
+		'CONFIG.EN := 1; STATUS.ENABLED followed' \
+		'CONS    0x00000002  RD 2, wrap 0; ERR 0 (none)' \
+		'ok: $cached = 0' 'ERR 1 (ILL)' 'active: CMDQ_ERR' \
+		'the entry at RD 2: CFGI_STE' \
+		'the driver reports it as a vEVENT' \
+		'vEVENT seq 0: LVCMDQ_ERR_MAP 0x1: error in LVCMDQ 0' \
+		'is locked by 1 internal pin' 'EBUSY, as expected' \
+		'iommu amd amd-viommu' 'nothing was pinned' \
+		'0 pinned frames in 0 physically contiguous runs' \
+		'ok: $semaphore = 1' \
+		'COMMAND_HARDWARE_ERROR: target abort at GPA 0x100010' \
+		'CmdBufEn 1, CmdBufRun 0' \
+		'v8 rounding' 'undo: hw_queue' 'ERANGE, as expected' \
 		'ok: the invariants hold'; do
 		grep -qF -- "$key" "$tmp/demo" || fail "demo --explain lacks: $key"
 	done

@@ -53,7 +53,7 @@ START_TEST(two_phase_reserved_is_invisible)
 	struct iommufd_object *obj, *got;
 	uint32_t id;
 
-	obj = _iommufd_object_alloc(tctx(), sizeof(*obj), IOMMUFD_OBJ_SELFTEST);
+	obj = _iommufd_object_alloc(tctx(), sizeof(*obj), IOMMUFD_OBJ_FAULT);
 	ck_assert(!IS_ERR(obj));
 	ck_assert_uint_eq(obj->id, 1);
 	ck_assert(IS_ERR(iommufd_get_object(tctx(), 1, IOMMUFD_OBJ_ANY)));
@@ -63,14 +63,14 @@ START_TEST(two_phase_reserved_is_invisible)
 	ck_assert_uint_eq(id, 2);
 
 	iommufd_object_finalize(tctx(), obj);
-	got = iommufd_get_object(tctx(), 1, IOMMUFD_OBJ_SELFTEST);
+	got = iommufd_get_object(tctx(), 1, IOMMUFD_OBJ_FAULT);
 	ck_assert_ptr_eq(got, obj);
 	ck_assert(IS_ERR(iommufd_get_object(tctx(), 1, IOMMUFD_OBJ_IOAS)));
 	iommufd_put_object(tctx(), got);
 	ck_assert_int_eq(obj_destroy(tfd, 1), 0);
 
 	/* Abort releases the ID for immediate reuse. */
-	obj = _iommufd_object_alloc(tctx(), sizeof(*obj), IOMMUFD_OBJ_SELFTEST);
+	obj = _iommufd_object_alloc(tctx(), sizeof(*obj), IOMMUFD_OBJ_FAULT);
 	ck_assert_uint_eq(obj->id, 1);
 	iommufd_object_abort(tctx(), obj);
 	ck_assert_int_eq(ioas_alloc(tfd, &id), 0);
@@ -183,9 +183,9 @@ START_TEST(ucmd_allows_one_object)
 	struct iommufd_ucmd ucmd = { .ictx = tctx() };
 	struct iommufd_object *a, *b;
 
-	a = _iommufd_object_alloc_ucmd(&ucmd, sizeof(*a), IOMMUFD_OBJ_SELFTEST);
+	a = _iommufd_object_alloc_ucmd(&ucmd, sizeof(*a), IOMMUFD_OBJ_FAULT);
 	ck_assert(!IS_ERR(a));
-	b = _iommufd_object_alloc_ucmd(&ucmd, sizeof(*b), IOMMUFD_OBJ_SELFTEST);
+	b = _iommufd_object_alloc_ucmd(&ucmd, sizeof(*b), IOMMUFD_OBJ_FAULT);
 	ck_assert_int_eq(PTR_ERR(b), -EBUSY);
 	iommufd_object_abort(tctx(), a);
 	/* That was a kernel WARN: the machine remembers it. */

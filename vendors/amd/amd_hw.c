@@ -9,7 +9,9 @@
  * so a ring need not be contiguous and an unmapped page is a contained
  * fault that stops only the ring it hit.  Interrupts, PPR responses and
  * forwarding hooks are collected under the lock and delivered after it
- * is dropped, so a callback may call back into the model.
+ * is dropped, so a callback may call back into the model.  Settings
+ * (amd_cfg.c) and the modelled caches (amd_cache.c) live apart; the state
+ * they share with this file is in amd_hw_private.h.
  */
 #include "config.h"
 
@@ -25,67 +27,13 @@
 #include "sim/lib/fault.h"
 #include "sim/lib/trace.h"
 #include "vendors/amd/amd_hw.h"
+#include "vendors/amd/amd_hw_private.h"
 
 #define hw_trace(hw, point, ...)                                          \
 	do {                                                               \
 		if ((hw)->tr)                                              \
 			isim_trace((hw)->tr, point, __VA_ARGS__);          \
 	} while (0)
-
-/* Entries the late_entry_visibility errata holds back per log. */
-#define AMD_LATE_MAX	8
-#define DEVID_WORDS	(65536 / 64)
-
-/* A page request group the device awaits a response for. */
-struct ppr_group {
-	uint16_t devid;
-	uint16_t prgi;
-	uint32_t pasid;
-};
-
-struct late_entry {
-	uint64_t gpa;
-	struct amd_entry e;
-};
-
-struct ring_state {
-	uint64_t base;
-	uint32_t size;		/* 0: not programmed */
-	uint8_t len;
-	uint32_t head, tail;
-	bool run;
-	unsigned int nlate;
-	struct late_entry late[AMD_LATE_MAX];
-};
-
-struct amd_hw {
-	struct amd_hw_config cfg;
-	struct amd_cmd_format fmt;
-	struct isim_hw_mem mem;
-	struct amd_hw_ops ops;
-	void *ops_arg;
-	struct isim_tracer *tr;
-	void *vf;
-
-	pthread_mutex_t lock;	/* everything below */
-	pthread_cond_t wake;
-	bool kicked;
-	bool threaded;
-	atomic_bool stop;
-	pthread_t thread;
-
-	uint64_t vfctrl[8];
-	struct ring_state ring[AMD_RING_NR];
-	struct amd_tlb_entry tlb[AMD_TLB_SLOTS];
-	unsigned int ntlb;
-	struct amd_dev_tlb_entry dtlb[AMD_DEV_TLB_SLOTS];
-	unsigned int ndtlb;
-	uint64_t dte_cache[DEVID_WORDS];
-	uint64_t irt_cache[DEVID_WORDS];
-	struct ppr_group *groups;
-	unsigned int ngroups;
-	struct amd_hw_stats st;
-};
 
 /* Work a locked section leaves for after the unlock. */
 struct defer {
@@ -117,197 +65,6 @@ static const struct ring_desc {
 			   AMD_STS_PPR_RUN, AMD_STS_PPR_OVERFLOW, AMD_STS_PPR_INT,
 			   AMD_IRQ_PPR, 0xff00, "ppr" },
 };
-
-/* ------------------------------------------------------------- settings */
-
-void amd_hw_config_init(struct amd_hw_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->efr = AMD_EFR_PREF_SUP | AMD_EFR_PPR_SUP | AMD_EFR_GT_SUP |
-		   AMD_EFR_IA_SUP | AMD_EFR_VIOMMU;
-	cfg->iotlb_sup = true;
-	cfg->illegal_cmd_head = AMD_HEAD_AT_FAULT;
-	cfg->overflow_stops_run = true;
-	cfg->enable_edge_clears_overflow = true;
-	cfg->comwait_f_bit = AMD_COMWAIT_F_IGNORE;
-	cfg->guest_opcode_0xa = AMD_GUEST_0XA_ILLEGAL;
-	cfg->alloc_length_units = AMD_LENGTH_CODE;
-	cfg->alloc_strict_len = true;
-	cfg->ppr_status_encoding = AMD_PPR_STATUS_LINUX;
-	cfg->invalid_ppr_event_when_disabled = true;
-	cfg->iotlb_pasid_layout = AMD_IOTLB_PASID_LINUX;
-	cfg->ppr_auto_rsp_aon_bit = 42;
-	cfg->alloc_strict_base = true;
-	cfg->base_write_resets_ptrs = true;
-	cfg->ppr_pending_max = 512;
-}
-
-enum opt_kind { OPT_BOOL, OPT_U16, OPT_U64, OPT_UINT, OPT_ENUM };
-
-struct opt {
-	const char *key;
-	enum opt_kind kind;
-	size_t off;
-	const char *const *names;	/* OPT_ENUM: value i is names[i] */
-};
-
-static const char *const head_names[] = { "at_fault", "past_fault", NULL };
-static const char *const f_names[] = { "ignore", "illegal", NULL };
-static const char *const op0xa_names[] = { "illegal", "nop", NULL };
-static const char *const units_names[] = { "code", "bytes", NULL };
-static const char *const ppr_enc_names[] = { "linux", "pcie", NULL };
-static const char *const layout_names[] = { "linux", "vbox", NULL };
-
-#define OPT(k, kind, names) \
-	{ #k, kind, offsetof(struct amd_hw_config, k), names }
-static const struct opt opts[] = {
-	OPT(gid, OPT_U16, NULL),
-	OPT(trans_devid, OPT_U16, NULL),
-	OPT(efr, OPT_U64, NULL),
-	OPT(iotlb_sup, OPT_BOOL, NULL),
-	OPT(inv_iotlb_type_sup, OPT_BOOL, NULL),
-	OPT(illegal_cmd_head, OPT_ENUM, head_names),
-	OPT(overflow_stops_run, OPT_BOOL, NULL),
-	OPT(enable_edge_clears_overflow, OPT_BOOL, NULL),
-	OPT(comwait_f_bit, OPT_ENUM, f_names),
-	OPT(guest_opcode_0xa, OPT_ENUM, op0xa_names),
-	OPT(alloc_length_units, OPT_ENUM, units_names),
-	OPT(alloc_strict_len, OPT_BOOL, NULL),
-	OPT(late_entry_visibility, OPT_BOOL, NULL),
-	OPT(ppr_status_encoding, OPT_ENUM, ppr_enc_names),
-	OPT(invalid_ppr_event_when_disabled, OPT_BOOL, NULL),
-	OPT(iotlb_pasid_layout, OPT_ENUM, layout_names),
-	OPT(ppr_auto_rsp_aon_bit, OPT_UINT, NULL),
-	OPT(alloc_strict_base, OPT_BOOL, NULL),
-	OPT(base_write_resets_ptrs, OPT_BOOL, NULL),
-	OPT(ppr_pending_max, OPT_UINT, NULL),
-};
-
-_Static_assert(sizeof(enum amd_illegal_cmd_head) == sizeof(int) &&
-	       sizeof(enum amd_comwait_f) == sizeof(int) &&
-	       sizeof(enum amd_guest_op_0xa) == sizeof(int) &&
-	       sizeof(enum amd_length_units) == sizeof(int) &&
-	       sizeof(enum amd_ppr_status_encoding) == sizeof(int) &&
-	       sizeof(enum amd_iotlb_pasid_layout) == sizeof(int),
-	       "enum settings are stored as int");
-
-static int parse_u64(const char *val, uint64_t max, uint64_t *out)
-{
-	char *end;
-
-	if (!*val || *val == '-')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(val, &end, 0);
-	if (errno || *end || *out > max)
-		return -EINVAL;
-	return 0;
-}
-
-static int parse_bool(const char *val, bool *out)
-{
-	static const char *const yes[] = { "1", "true", "on", "yes" };
-	static const char *const no[] = { "0", "false", "off", "no" };
-
-	for (size_t i = 0; i < 4; i++) {
-		if (!strcasecmp(val, yes[i]) || !strcasecmp(val, no[i])) {
-			*out = !strcasecmp(val, yes[i]);
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-int amd_hw_config_set(struct amd_hw_config *cfg, const char *key,
-		      const char *val)
-{
-	const struct opt *o = NULL;
-	char *field;
-	uint64_t v;
-	bool b;
-	int e;
-
-	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (!strcmp(opts[i].key, key))
-			o = &opts[i];
-	if (!o || !val)
-		return -EINVAL;
-	field = (char *)cfg + o->off;
-	switch (o->kind) {
-	case OPT_BOOL:
-		if (parse_bool(val, &b))
-			return -EINVAL;
-		memcpy(field, &b, sizeof(b));
-		return 0;
-	case OPT_U16:
-		if (parse_u64(val, UINT16_MAX, &v))
-			return -EINVAL;
-		memcpy(field, &(uint16_t){ (uint16_t)v }, sizeof(uint16_t));
-		return 0;
-	case OPT_U64:
-		if (parse_u64(val, UINT64_MAX, &v))
-			return -EINVAL;
-		memcpy(field, &v, sizeof(v));
-		return 0;
-	case OPT_UINT:
-		if (parse_u64(val, 1u << 20, &v))
-			return -EINVAL;
-		if (!strcmp(key, "ppr_auto_rsp_aon_bit") && v != 42 && v != 48)
-			return -EINVAL;
-		memcpy(field, &(unsigned int){ (unsigned int)v },
-		       sizeof(unsigned int));
-		return 0;
-	case OPT_ENUM:
-		for (e = 0; o->names[e]; e++)
-			if (!strcasecmp(o->names[e], val))
-				break;
-		if (!o->names[e])
-			return -EINVAL;
-		memcpy(field, &e, sizeof(e));
-		return 0;
-	}
-	return -EINVAL;
-}
-
-int amd_hw_config_parse(struct amd_hw_config *cfg, const char *opts_str)
-{
-	struct amd_hw_config tmp = *cfg;
-	char *buf, *tok, *save = NULL;
-	int rc = 0;
-
-	if (!opts_str || !*opts_str)
-		return 0;
-	buf = isim_should_fail() ? NULL : strdup(opts_str);
-	if (!buf)
-		return -ENOMEM;
-	for (tok = strtok_r(buf, ",", &save); tok && !rc;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (!eq) {
-			rc = -EINVAL;
-			break;
-		}
-		*eq = '\0';
-		rc = amd_hw_config_set(&tmp, tok, eq + 1);
-	}
-	free(buf);
-	/* All or nothing: a bad option leaves @cfg as it was. */
-	if (!rc)
-		*cfg = tmp;
-	return rc;
-}
-
-static bool config_valid(const struct amd_hw_config *c)
-{
-	return c->illegal_cmd_head <= AMD_HEAD_PAST_FAULT &&
-	       c->comwait_f_bit <= AMD_COMWAIT_F_ILLEGAL &&
-	       c->guest_opcode_0xa <= AMD_GUEST_0XA_NOP &&
-	       c->alloc_length_units <= AMD_LENGTH_BYTES &&
-	       c->ppr_status_encoding <= AMD_PPR_STATUS_PCIE &&
-	       c->iotlb_pasid_layout <= AMD_IOTLB_PASID_VBOX &&
-	       (c->ppr_auto_rsp_aon_bit == 42 || c->ppr_auto_rsp_aon_bit == 48);
-}
 
 /* ------------------------------------------------ registers and status */
 
@@ -584,162 +341,6 @@ int amd_hw_ppr_request(struct amd_hw *hw, const struct amd_ppr *req)
 	return rc;
 }
 
-/* ------------------------------------------------------- modelled caches */
-
-static inline void devid_set(uint64_t *map, uint16_t devid, bool on)
-{
-	if (on)
-		map[devid / 64] |= 1ull << (devid % 64);
-	else
-		map[devid / 64] &= ~(1ull << (devid % 64));
-}
-
-static inline bool devid_test(const uint64_t *map, uint16_t devid)
-{
-	return map[devid / 64] >> (devid % 64) & 1;
-}
-
-static bool overlaps(uint64_t iova, uint64_t pages, uint64_t first,
-		     uint64_t last)
-{
-	uint64_t s = iova >> 12, e = s + (pages ? pages - 1 : 0);
-
-	return s <= last && e >= first;
-}
-
-static void inv_iommu_pages(struct amd_hw *hw, const struct amd_cmd *c)
-{
-	uint64_t first, last;
-
-	amd_inv_range(c->inv_pages.addr, c->inv_pages.s, &first, &last);
-	for (unsigned int i = 0; i < hw->ntlb;) {
-		const struct amd_tlb_entry *t = &hw->tlb[i];
-
-		if (t->domid == c->inv_pages.domid && t->gn == c->inv_pages.gn &&
-		    (!t->gn || t->pasid == c->inv_pages.pasid) &&
-		    (!t->pde || c->inv_pages.pde) &&
-		    overlaps(t->iova, t->pages, first, last)) {
-			hw->tlb[i] = hw->tlb[--hw->ntlb];
-			hw->st.iotlb_inval++;
-			continue;
-		}
-		i++;
-	}
-}
-
-static void inv_iotlb_pages(struct amd_hw *hw, const struct amd_cmd *c)
-{
-	uint64_t first, last;
-
-	amd_inv_range(c->inv_iotlb.addr, c->inv_iotlb.s, &first, &last);
-	for (unsigned int i = 0; i < hw->ndtlb;) {
-		const struct amd_dev_tlb_entry *t = &hw->dtlb[i];
-
-		if (t->devid == c->inv_iotlb.devid && t->gn == c->inv_iotlb.gn &&
-		    (!t->gn || t->pasid == c->inv_iotlb.pasid) &&
-		    overlaps(t->iova, t->pages, first, last)) {
-			hw->dtlb[i] = hw->dtlb[--hw->ndtlb];
-			hw->st.dev_iotlb_inval++;
-			continue;
-		}
-		i++;
-	}
-}
-
-int amd_hw_iotlb_fill(struct amd_hw *hw, const struct amd_tlb_entry *e)
-{
-	int rc = -ENOSPC;
-
-	pthread_mutex_lock(&hw->lock);
-	if (hw->ntlb < AMD_TLB_SLOTS) {
-		hw->tlb[hw->ntlb++] = *e;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&hw->lock);
-	return rc;
-}
-
-int amd_hw_dev_iotlb_fill(struct amd_hw *hw, const struct amd_dev_tlb_entry *e)
-{
-	int rc = -ENOSPC;
-
-	pthread_mutex_lock(&hw->lock);
-	if (hw->ndtlb < AMD_DEV_TLB_SLOTS) {
-		hw->dtlb[hw->ndtlb++] = *e;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&hw->lock);
-	return rc;
-}
-
-void amd_hw_dte_cache_fill(struct amd_hw *hw, uint16_t devid)
-{
-	pthread_mutex_lock(&hw->lock);
-	devid_set(hw->dte_cache, devid, true);
-	pthread_mutex_unlock(&hw->lock);
-}
-
-void amd_hw_irt_cache_fill(struct amd_hw *hw, uint16_t devid)
-{
-	pthread_mutex_lock(&hw->lock);
-	devid_set(hw->irt_cache, devid, true);
-	pthread_mutex_unlock(&hw->lock);
-}
-
-bool amd_hw_iotlb_cached(struct amd_hw *hw, uint16_t domid, uint32_t pasid,
-			 bool gn, uint64_t iova)
-{
-	bool hit = false;
-
-	pthread_mutex_lock(&hw->lock);
-	for (unsigned int i = 0; i < hw->ntlb && !hit; i++) {
-		const struct amd_tlb_entry *t = &hw->tlb[i];
-
-		hit = t->domid == domid && t->gn == gn &&
-		      (!gn || t->pasid == pasid) &&
-		      overlaps(t->iova, t->pages, iova >> 12, iova >> 12);
-	}
-	pthread_mutex_unlock(&hw->lock);
-	return hit;
-}
-
-bool amd_hw_dev_iotlb_cached(struct amd_hw *hw, uint16_t devid,
-			     uint32_t pasid, bool gn, uint64_t iova)
-{
-	bool hit = false;
-
-	pthread_mutex_lock(&hw->lock);
-	for (unsigned int i = 0; i < hw->ndtlb && !hit; i++) {
-		const struct amd_dev_tlb_entry *t = &hw->dtlb[i];
-
-		hit = t->devid == devid && t->gn == gn &&
-		      (!gn || t->pasid == pasid) &&
-		      overlaps(t->iova, t->pages, iova >> 12, iova >> 12);
-	}
-	pthread_mutex_unlock(&hw->lock);
-	return hit;
-}
-
-bool amd_hw_dte_cached(struct amd_hw *hw, uint16_t devid)
-{
-	bool hit;
-
-	pthread_mutex_lock(&hw->lock);
-	hit = devid_test(hw->dte_cache, devid);
-	pthread_mutex_unlock(&hw->lock);
-	return hit;
-}
-
-bool amd_hw_irt_cached(struct amd_hw *hw, uint16_t devid)
-{
-	bool hit;
-
-	pthread_mutex_lock(&hw->lock);
-	hit = devid_test(hw->irt_cache, devid);
-	pthread_mutex_unlock(&hw->lock);
-	return hit;
-}
-
 /* -------------------------------------------------- command consumer */
 
 static bool cmd_legal(struct amd_hw *hw, const struct amd_entry *e,
@@ -831,10 +432,10 @@ static int cmd_exec(struct amd_hw *hw, const struct amd_cmd *c,
 		devid_set(hw->irt_cache, c->inv_irt.devid, false);
 		break;
 	case AMD_CMD_INV_IOMMU_PAGES:
-		inv_iommu_pages(hw, c);
+		amd_cache_inv_iommu_pages(hw, c);
 		break;
 	case AMD_CMD_INV_IOTLB_PAGES:
-		inv_iotlb_pages(hw, c);
+		amd_cache_inv_iotlb_pages(hw, c);
 		break;
 	case AMD_CMD_PREFETCH_IOMMU_PAGES:
 		/* A hint: nothing to fetch into without a DTE walk. */
@@ -1236,7 +837,8 @@ int amd_hw_create(const struct amd_hw_config *cfg,
 	struct amd_hw *hw;
 	int rc = -ENOMEM;
 
-	if (!mem || !mem->read || !mem->write || (cfg && !config_valid(cfg)))
+	if (!mem || !mem->read || !mem->write ||
+	    (cfg && !amd_hw_config_valid(cfg)))
 		return -EINVAL;
 	hw = isim_kzalloc(sizeof(*hw));
 	if (!hw)

@@ -2,8 +2,10 @@
  * The kernel selftest's mock IOMMU (drivers/iommu/iommufd/selftest.c),
  * as a simulated driver: a mock paging domain (2 KiB pages inside the
  * mock aperture), a vIOMMU of type IOMMU_VIOMMU_TYPE_SELFTEST with an
- * optional two-page mmap region, nested domains with four IOTLB slots,
- * cache invalidation of the devices' four cache slots, and HW queues
+ * optional two-page mmap region, nested domains with four IOTLB slots
+ * (on a vIOMMU or straight on a nesting-parent HWPT, invalidated through
+ * IOMMU_HWPT_INVALIDATE of the nested HWPT either way), cache
+ * invalidation of the devices' four cache slots, and HW queues
  * (index 0 and 1, queue 1 depending on queue 0).  "mock-iova" is the same
  * IOMMU with HW queues initialised through the IOVA variant instead, so
  * both core paths run without vendor models.
@@ -100,17 +102,13 @@ static void mock_viommu_destroy(struct iommufd_viommu *viommu)
 	pthread_mutex_destroy(&mv->queue_mutex);
 }
 
-static int mock_alloc_domain_nested(struct iommufd_viommu *viommu,
-				    uint32_t flags,
-				    const struct iommu_user_data *data,
-				    void **out)
+/* __mock_domain_alloc_nested(): every IOTLB slot starts at the user's value. */
+static int mock_nested_new(const struct iommu_user_data *data, void **out)
 {
 	struct iommu_hwpt_selftest arg;
 	struct mock_nested *nested;
 	int rc;
 
-	if (flags & ~IOMMU_HWPT_ALLOC_PASID)
-		return -EOPNOTSUPP;
 	if (data->type != IOMMU_HWPT_DATA_SELFTEST)
 		return -EOPNOTSUPP;
 	rc = iommu_copy_struct_from_user(data, &arg, IOMMU_HWPT_DATA_SELFTEST,
@@ -126,10 +124,95 @@ static int mock_alloc_domain_nested(struct iommufd_viommu *viommu,
 	return 0;
 }
 
+static int mock_alloc_domain_nested(struct iommufd_viommu *viommu,
+				    uint32_t flags,
+				    const struct iommu_user_data *data,
+				    void **out)
+{
+	if (flags & ~IOMMU_HWPT_ALLOC_PASID)
+		return -EOPNOTSUPP;
+	return mock_nested_new(data, out);
+}
+
 static void mock_free_domain_nested(struct iommufd_viommu *viommu,
 				    void *nested)
 {
 	free(nested);
+}
+
+/*
+ * A nested domain straight on a nesting parent, with no vIOMMU (the
+ * mock's domain_alloc_nested); the parent must be a mock paging domain,
+ * which the core has made sure of.
+ */
+static int mock_dev_alloc_domain_nested(struct isim_device *dev,
+					struct iommufd_domain *parent,
+					uint32_t flags,
+					const struct iommu_user_data *data,
+					void **out)
+{
+	if (flags & ~IOMMU_HWPT_ALLOC_PASID)
+		return -EOPNOTSUPP;
+	if (!parent)
+		return -EINVAL;
+	return mock_nested_new(data, out);
+}
+
+static void mock_dev_free_domain_nested(void *nested)
+{
+	free(nested);
+}
+
+/*
+ * IOMMU_HWPT_INVALIDATE of a mock nested domain: entries of struct
+ * iommu_hwpt_invalidate_selftest, each one copied with the rules of
+ * iommu_copy_struct_from_user_array() (an entry shorter than iotlb_id's
+ * end or longer than the struct is EINVAL), then checked: unknown flags
+ * EOPNOTSUPP, an IOTLB slot past 3 EINVAL.  Handled entries are counted
+ * up to the first bad one.
+ */
+static int mock_cache_invalidate_user(void *nested,
+				      struct iommu_user_data_array *array)
+{
+	struct mock_nested *mn = nested;
+	struct iommu_hwpt_invalidate_selftest inv;
+	uint32_t processed = 0;
+	int rc = 0;
+
+	if (array->type != IOMMU_HWPT_INVALIDATE_DATA_SELFTEST) {
+		rc = -EINVAL;
+		goto out;
+	}
+	for (uint32_t i = 0; i < array->entry_num; i++) {
+		/* iotlb_id, the last member, ends the struct: exact size. */
+		if (array->entry_len != sizeof(inv)) {
+			rc = -EINVAL;
+			break;
+		}
+		rc = isim_copy_struct_from_user(&inv, sizeof(inv),
+						(char *)array->uptr +
+							(size_t)i *
+								array->entry_len,
+						array->entry_len);
+		if (rc)
+			break;
+		if (inv.flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) {
+			rc = -EOPNOTSUPP;
+			break;
+		}
+		if (inv.iotlb_id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX) {
+			rc = -EINVAL;
+			break;
+		}
+		if (inv.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL)
+			memset(mn->iotlb, 0, sizeof(mn->iotlb));
+		else
+			mn->iotlb[inv.iotlb_id] = 0;
+		processed++;
+	}
+out:
+	array->entry_num = processed;
+	return rc;
 }
 
 static int mock_cache_invalidate(struct iommufd_viommu *viommu,
@@ -355,6 +438,9 @@ const struct isim_iommu_ops isim_mock_iommu_ops = {
 	.paging_geometry = mock_paging_geometry,
 	.get_viommu_size = mock_get_viommu_size,
 	.viommu_init = mock_viommu_init,
+	.alloc_domain_nested = mock_dev_alloc_domain_nested,
+	.free_domain_nested = mock_dev_free_domain_nested,
+	.cache_invalidate_user = mock_cache_invalidate_user,
 };
 
 const struct isim_iommu_ops isim_mock_iova_iommu_ops = {
@@ -363,4 +449,7 @@ const struct isim_iommu_ops isim_mock_iova_iommu_ops = {
 	.paging_geometry = mock_paging_geometry,
 	.get_viommu_size = mock_get_viommu_size,
 	.viommu_init = mock_iova_viommu_init,
+	.alloc_domain_nested = mock_dev_alloc_domain_nested,
+	.free_domain_nested = mock_dev_free_domain_nested,
+	.cache_invalidate_user = mock_cache_invalidate_user,
 };

@@ -1,0 +1,99 @@
+/*
+ * The state of one AMD vIOMMU model, shared by vendors/amd/amd_hw.c (the
+ * engine, registers and rings), amd_cache.c (the modelled IOTLB, device
+ * IOTLB, DTE and IRT caches) and amd_cfg.c (settings) and by nothing
+ * else; users of the model see only struct amd_hw's name, in amd_hw.h.
+ * Unless a declaration says otherwise, callers hold hw->lock.
+ */
+#ifndef ISIM_VENDORS_AMD_HW_PRIVATE_H
+#define ISIM_VENDORS_AMD_HW_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vendors/amd/amd_hw.h"
+
+/* Entries the late_entry_visibility errata holds back per log. */
+#define AMD_LATE_MAX	8
+#define DEVID_WORDS	(65536 / 64)
+
+/* A page request group the device awaits a response for. */
+struct ppr_group {
+	uint16_t devid;
+	uint16_t prgi;
+	uint32_t pasid;
+};
+
+struct late_entry {
+	uint64_t gpa;
+	struct amd_entry e;
+};
+
+struct ring_state {
+	uint64_t base;
+	uint32_t size;		/* 0: not programmed */
+	uint8_t len;
+	uint32_t head, tail;
+	bool run;
+	unsigned int nlate;
+	struct late_entry late[AMD_LATE_MAX];
+};
+
+struct amd_hw {
+	struct amd_hw_config cfg;
+	struct amd_cmd_format fmt;
+	struct isim_hw_mem mem;
+	struct amd_hw_ops ops;
+	void *ops_arg;
+	struct isim_tracer *tr;
+	void *vf;
+
+	pthread_mutex_t lock;	/* everything below */
+	pthread_cond_t wake;
+	bool kicked;
+	bool threaded;
+	atomic_bool stop;
+	pthread_t thread;
+
+	uint64_t vfctrl[8];
+	struct ring_state ring[AMD_RING_NR];
+	struct amd_tlb_entry tlb[AMD_TLB_SLOTS];
+	unsigned int ntlb;
+	struct amd_dev_tlb_entry dtlb[AMD_DEV_TLB_SLOTS];
+	unsigned int ndtlb;
+	uint64_t dte_cache[DEVID_WORDS];
+	uint64_t irt_cache[DEVID_WORDS];
+	struct ppr_group *groups;
+	unsigned int ngroups;
+	struct amd_hw_stats st;
+};
+
+/* ------------------------------------------------------- amd_cfg.c */
+
+/* No lock: whether the enum and range settings of @c hold legal values. */
+bool amd_hw_config_valid(const struct amd_hw_config *c);
+
+/* ----------------------------------------------------- amd_cache.c */
+
+/* The DTE and IRT caches: one bit per device ID. */
+static inline void devid_set(uint64_t *map, uint16_t devid, bool on)
+{
+	if (on)
+		map[devid / 64] |= 1ull << (devid % 64);
+	else
+		map[devid / 64] &= ~(1ull << (devid % 64));
+}
+
+static inline bool devid_test(const uint64_t *map, uint16_t devid)
+{
+	return map[devid / 64] >> (devid % 64) & 1;
+}
+
+/* INVALIDATE_IOMMU_PAGES: drop what @c covers from the IOTLB. */
+void amd_cache_inv_iommu_pages(struct amd_hw *hw, const struct amd_cmd *c);
+/* INVALIDATE_IOTLB_PAGES: drop what @c covers from the device IOTLB. */
+void amd_cache_inv_iotlb_pages(struct amd_hw *hw, const struct amd_cmd *c);
+
+#endif
