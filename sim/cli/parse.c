@@ -354,8 +354,11 @@ static void check_vendor(struct parser *p, struct scn_stmt *st)
 
 	check_known(p, &p->fds, "FD", &st->tok[0]);
 	if (st->tok[1].val) {
-		perr(p, st->tok[1].col, "expected a subcommand; expected: %s",
-		     scn_verb_name(st->verb));
+		for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+			if (verbs[i].verb == st->verb)
+				perr(p, st->tok[1].col, "expected a subcommand; expected: %s",
+				     verbs[i].usage);
+		}
 		return;
 	}
 	d = cli_vsub_find(st->verb, st->tok[1].s);

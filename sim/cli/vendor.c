@@ -785,8 +785,11 @@ static int cmdqv_vevents(struct runner *r, struct isim_fd *fd,
 		return 1;
 	for (;;) {
 		struct cmdqv_vevent rec;
-		ssize_t got = isim_read(fd, (int)efd, &rec, sizeof(rec));
+		ssize_t got;
 		uint64_t map[2];
+
+		memset(&rec, 0, sizeof(rec));
+		got = isim_read(fd, (int)efd, &rec, sizeof(rec));
 
 		if (got < 0)
 			return (int)got;

@@ -210,6 +210,9 @@ static int device_change_hwpt(struct iommufd_device *idev, uint32_t *pt_id,
 		return (int)PTR_ERR(hwpt);
 	}
 	old = idev->hwpt;
+	/* Faults that came in through the old attachment get answered. */
+	if (old)
+		iommufd_fault_auto_response(old, idev);
 	idev->hwpt = hwpt;
 	if (!old)
 		refcount_inc(&idev->obj.users);
@@ -247,6 +250,8 @@ void iommufd_device_detach(struct iommufd_device *idev)
 
 	pthread_mutex_lock(&idev->dev->group_lock);
 	old = idev->hwpt;
+	if (old)
+		iommufd_fault_auto_response(old, idev);
 	idev->hwpt = NULL;
 	idev->dev->viommu = NULL;
 	idev->dev->virt_id = 0;

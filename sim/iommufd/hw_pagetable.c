@@ -185,8 +185,8 @@ void iommufd_hwpt_nested_for_each_ref(struct iommufd_object *obj,
 
 /*
  * A nested HWPT straight on a nesting parent (iommufd_hwpt_nested_alloc):
- * the driver's flags and data rules come after the core's, then the
- * parent's.  Reserved, not published; returns it or an ERR_PTR.
+ * the core's flag and data checks, then the parent's, then the driver's.
+ * Reserved, not published; returns it or an ERR_PTR.
  */
 static struct iommufd_hwpt_nested *
 hwpt_nested_alloc(struct iommufd_ctx *ictx, struct iommufd_hwpt_paging *parent,

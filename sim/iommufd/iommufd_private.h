@@ -399,6 +399,7 @@ int iopt_cut_iova(struct io_pagetable *iopt, uint64_t *iovas,
  * goes to the FAULT of the HWPT the device is attached to (-ENODEV when
  * there is none); iommufd_fault_auto_response() answers INVALID whatever
  * came through @idev's attachment to @hwpt, for detach and replace.
+ * struct iommufd_fault is fault.c's own; its object header comes first.
  */
 struct iommufd_fault;
 int iommufd_fault_alloc(struct iommufd_ucmd *ucmd);

@@ -458,6 +458,93 @@ START_TEST(fail_nth_sweep)
 }
 END_TEST
 
+/*
+ * The sequence of the kernel's basic_fail_nth.device sweep for this
+ * feature: bind, attach, nest-parent HWPT, vIOMMU, vDEVICE, vEVENTQ, HW
+ * queues 0 (aligned) and 1 (unaligned).  After every injected failure the
+ * context is closed: no object, ID or pin may survive, and the invariants
+ * hold.
+ */
+START_TEST(fail_nth_full_sequence)
+{
+	struct isim_device *sd;
+	unsigned n;
+
+	ck_assert_int_eq(isim_device_add(tm, NULL, "sweep", &sd), 0);
+	for (n = 1; n < 1000; n++) {
+		struct iommu_veventq_alloc veq = {
+			.size = sizeof(veq), .type = IOMMU_VEVENTQ_TYPE_SELFTEST,
+			.veventq_depth = 2,
+		};
+		uint32_t d, ioas_id, pt, parent = 0, v = 0, vdev = 0, hq = 0;
+		struct isim_fd *fd;
+		uint64_t iova = X;
+		char report[2048];
+		int rc;
+
+		ck_assert_int_eq(isim_open(tm, &fd), 0);
+		ck_assert_int_eq(ioas_alloc(fd, &ioas_id), 0);
+		pt = ioas_id;
+		ck_assert_int_eq(ioas_map(fd, ioas_id, mem, 2 * ps,
+					  RW | IOMMU_IOAS_MAP_FIXED_IOVA, &iova), 0);
+		isim_fail_nth_set(n);
+		rc = isim_device_bind(fd, sd, &d);
+		if (!rc)
+			rc = isim_device_attach(fd, d, &pt);
+		if (!rc) {
+			struct iommu_hwpt_alloc c = {
+				.size = sizeof(c), .dev_id = d, .pt_id = ioas_id,
+				.flags = IOMMU_HWPT_ALLOC_NEST_PARENT };
+
+			rc = isim_ioctl(fd, IOMMU_HWPT_ALLOC, &c);
+			parent = c.out_hwpt_id;
+		}
+		if (!rc) {
+			struct iommu_viommu_alloc c = {
+				.size = sizeof(c), .dev_id = d, .hwpt_id = parent,
+				.type = IOMMU_VIOMMU_TYPE_SELFTEST };
+
+			rc = isim_ioctl(fd, IOMMU_VIOMMU_ALLOC, &c);
+			v = c.out_viommu_id;
+		}
+		if (!rc) {
+			struct iommu_vdevice_alloc c = {
+				.size = sizeof(c), .viommu_id = v, .dev_id = d };
+
+			rc = isim_ioctl(fd, IOMMU_VDEVICE_ALLOC, &c);
+			vdev = c.out_vdevice_id;
+		}
+		if (!rc) {
+			veq.viommu_id = v;
+			rc = isim_ioctl(fd, IOMMU_VEVENTQ_ALLOC, &veq);
+			if (!rc)
+				isim_fd_close(fd, (int)veq.out_veventq_fd);
+		}
+		for (uint32_t i = 0; !rc && i < 2; i++) {
+			struct iommu_hw_queue_alloc c = {
+				.size = sizeof(c), .viommu_id = v,
+				.type = IOMMU_HW_QUEUE_TYPE_SELFTEST, .index = i,
+				.nesting_parent_iova = X + i * ps / 2,
+				.length = i ? ps / 2 : ps };
+
+			rc = isim_ioctl(fd, IOMMU_HW_QUEUE_ALLOC, &c);
+			hq = c.out_hw_queue_id;
+		}
+		isim_fail_nth_set(0);
+		(void)vdev;
+		(void)hq;
+		isim_close(fd);
+		ck_assert_uint_eq(isim_phys_total_pins(tm->phys), 0);
+		ck_assert_msg(isim_check(tm, report, sizeof(report)) == 0,
+			      "n=%u: %s", n, report);
+		if (!rc)
+			break;
+	}
+	ck_assert_uint_gt(n, 10);
+	ck_assert_uint_lt(n, 1000);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hw_queue");
@@ -476,6 +563,7 @@ int main(void)
 	tcase_add_test(tc, viommu_alloc_rules);
 	tcase_add_test(tc, vdevice_rules);
 	tcase_add_test(tc, fail_nth_sweep);
+	tcase_add_test(tc, fail_nth_full_sequence);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(v8, v8_setup, std_teardown);
 	tcase_add_test(v8, v8_variant_reproduces_the_bug);
