@@ -329,14 +329,7 @@ static void check_ioctl(struct parser *p, struct scn_stmt *st)
 		check_value(p, t->val, t->col + (unsigned)strlen(t->s) + 1,
 			    t->field->syms);
 	}
-	for (unsigned i = 0; i < st->nouts; i++) {
-		struct scn_out *o = &st->outs[i];
-		const char *fname = o->field ? o->field->name : st->ioc->out;
-
-		if (!fname)
-			perr(p, o->col, "%s has no default out field: write -> %s=FIELD",
-			     st->ioc->name, o->var);
-	}
+	/* A bare `-> VAR` needs a default out field: see resolve_outs(). */
 }
 
 /*
@@ -703,8 +696,12 @@ static void resolve_outs(struct parser *p, struct scn_stmt *st,
 		struct scn_out *o = &st->outs[i];
 
 		o->field = NULL;
-		if (!fields[i])
+		if (!fields[i]) {
+			if (st->verb == V_IOCTL && st->ioc && !st->ioc->out)
+				perr(p, o->col, "%s has no default out field: write -> %s=FIELD",
+				     st->ioc->name, o->var);
 			continue;
+		}
 		if (st->verb != V_IOCTL) {
 			perr(p, o->col, "only ioctl lines bind a named field (-> VAR=field)");
 			continue;
