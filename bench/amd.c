@@ -325,53 +325,19 @@ static double evt_threaded(unsigned long n)
 	return (double)(t1 - t0) / (double)n;
 }
 
-static double best_of(double (*fn)(unsigned long), unsigned long n,
-		      unsigned reps)
-{
-	double best = -1;
-
-	for (unsigned r = 0; r < reps; r++) {
-		double v = fn(n);
-
-		if (v < 0)
-			return -1;
-		best = best < 0 ? v : bench_min(best, v);
-	}
-	return best;
-}
-
 int bench_amd(const struct bench_opts *o)
 {
-	static const struct {
-		const char *what;
-		double (*fn)(unsigned long);
-		double min_throughput;	/* of the baseline's */
-	} rows[] = {
+	static const struct bench_rows_spec rows[] = {
 		{ "cmd consume stepped", cmd_stepped, 1.0 },
 		{ "cmd consume threaded", cmd_threaded, 0.7 },
 		{ "evt produce stepped", evt_stepped, 1.0 },
 		{ "evt produce threaded", evt_threaded, 0.7 },
 	};
 	unsigned long n = bench_n(o, AMD_DEFAULT_N);
-	double base = best_of(spsc_run, n, o->reps);
-	char tgt[64];
-	int rc = 0;
+	double base = bench_best_of(spsc_run, n, o->reps);
 
 	if (base < 0)
 		return 1;
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		double v = best_of(rows[i].fn, n, o->reps);
-		double max_ratio = 1.0 / rows[i].min_throughput;
-
-		if (v < 0) {
-			fprintf(stderr, "amd: %s failed\n", rows[i].what);
-			rc = 1;
-			continue;
-		}
-		bench_row_target("amd", rows[i].what, n, v, "spsc ring", base,
-				 bench_target(tgt, sizeof(tgt),
-					      v / base <= max_ratio,
-					      "ratio<=%.2f", max_ratio));
-	}
-	return rc;
+	return bench_rows_against("amd", rows, sizeof(rows) / sizeof(rows[0]),
+				  n, o->reps, "spsc ring", base);
 }

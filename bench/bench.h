@@ -46,6 +46,29 @@ void bench_row_target(const char *bench, const char *what, unsigned long n,
 const char *bench_target(char *buf, size_t len, bool met, const char *fmt,
 			 ...) __attribute__((format(printf, 4, 5)));
 
+/* One measurement: ns per operation over @n operations, or < 0 on failure. */
+typedef double (*bench_fn)(unsigned long n);
+
+/* The best (lowest) of @reps runs of @fn, or -1 if any run failed. */
+double bench_best_of(bench_fn fn, unsigned long n, unsigned reps);
+
+/* A row held to a share of the baseline's throughput. */
+struct bench_rows_spec {
+	const char *what;
+	bench_fn fn;
+	double min_throughput;	/* of the baseline's */
+};
+
+/*
+ * Measure each of @rows best-of-@reps over @n operations and print it
+ * against the baseline @baseline (@base ns per op) with the target
+ * "ratio<=1/min_throughput".  Returns 0, or 1 if a row failed (the
+ * failure is reported on stderr and the other rows still run).
+ */
+int bench_rows_against(const char *bench, const struct bench_rows_spec *rows,
+		       size_t nrows, unsigned long n, unsigned reps,
+		       const char *baseline, double base);
+
 /* IOAS helpers over isim_ioctl (bench/ioas.c); 0 or -errno. */
 int bench_ioas_alloc(struct isim_fd *fd, uint32_t *out_id);
 int bench_ioas_map_fixed(struct isim_fd *fd, uint32_t ioas, void *va,

@@ -277,7 +277,9 @@ static bool field_store(struct runner *r, unsigned col, void *buf,
 	unsigned bits = f->size * 8;
 	uint64_t max = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
 
-	if (v > max && (int64_t)v >= -(int64_t)(max / 2 + 1))
+	/* A negative value that fits the field as signed (e.g. fd=-1). */
+	if (v > max && (int64_t)v < 0 &&
+	    (int64_t)v >= -(int64_t)(max / 2 + 1))
 		v &= max;
 	if (v > max) {
 		run_error(r, col, "%#" PRIx64 " does not fit in %s (%u bits)", v,

@@ -3,9 +3,10 @@
 # every tests/scenarios/*.scn with `iommufd-sim run`: a file passes when
 # the exit status is the one its `#! status: N` line names (0 if none)
 # and every `#! stderr: TEXT` line appears in what the run wrote on
-# stderr.  Then checks the demo's key lines, --help of every command, the
-# three trace formats and the DOT output (rendered by Graphviz when it
-# is installed).
+# stderr; a `#! options: -k` line adds options to `run` (-k lets one
+# fail_* file show several lines that do not hold).  Then checks the
+# demo's key lines, --help of every command, the three trace formats
+# and the DOT output (rendered by Graphviz when it is installed).
 set -u
 srcdir=${srcdir:-$(dirname "$0")/../..}
 sim=${ISIM:-./iommufd-sim}
@@ -23,7 +24,9 @@ fail() {
 for f in "$dir"/*.scn; do
 	name=$(basename "$f")
 	want=$(sed -n 's/^#! status: *//p' "$f")
-	(cd "$dir" && "$sim" run -q "$name") >"$tmp/out" 2>"$tmp/err"
+	opts=$(sed -n 's/^#! options: *//p' "$f")
+	# $opts is unquoted on purpose: it may hold several options.
+	(cd "$dir" && "$sim" run -q $opts "$name") >"$tmp/out" 2>"$tmp/err"
 	got=$?
 	if [ "$got" != "${want:-0}" ]; then
 		fail "$name: exit status $got, expected ${want:-0}"

@@ -69,47 +69,10 @@ static struct env E;
 
 /* ------------------------------------------------------------- ioctls */
 
-static int hwpt_alloc(uint32_t dev_id, uint32_t pt_id, uint32_t flags,
-		      uint32_t data_type, const void *data, uint32_t len,
-		      uint32_t *out)
+static int amd_viommu_alloc(struct iommu_viommu_amd *data, uint32_t *out)
 {
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-		.data_type = data_type,
-		.data_len = len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = isim_ioctl(E.fd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_hwpt_id;
-	return rc;
-}
-
-static int viommu_alloc_data(uint32_t type, const void *data, uint32_t len,
-			     uint32_t *out)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = type,
-		.dev_id = E.dev_id,
-		.hwpt_id = E.parent,
-		.data_len = len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = isim_ioctl(E.fd, IOMMU_VIOMMU_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_viommu_id;
-	return rc;
-}
-
-static int viommu_alloc(struct iommu_viommu_amd *data, uint32_t *out)
-{
-	return viommu_alloc_data(IOMMU_VIOMMU_TYPE_AMD, data, sizeof(*data),
+	return viommu_alloc_data(E.fd, E.dev_id, E.parent,
+				 IOMMU_VIOMMU_TYPE_AMD, data, sizeof(*data),
 				 out);
 }
 
@@ -137,21 +100,6 @@ static int hwq_alloc(uint32_t type, uint64_t iova, uint64_t len,
 		     uint32_t *out)
 {
 	return hwq_alloc_full(0, E.viommu, type, 0, iova, len, out);
-}
-
-static int vdev_alloc(uint32_t viommu, uint64_t virt_id, uint32_t *out)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = viommu,
-		.dev_id = E.dev_id,
-		.virt_id = virt_id,
-	};
-	int rc = isim_ioctl(E.fd, IOMMU_VDEVICE_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_vdevice_id;
-	return rc;
 }
 
 /* A guest DTE the series accepts for nesting: V, GV, a GCR3 root. */
@@ -214,9 +162,10 @@ static void env_setup(const char *opts, bool threaded, bool viommu,
 	ck_assert_int_eq(isim_device_bind(E.fd, E.dev, &E.dev_id), 0);
 	pt = E.ioas;
 	ck_assert_int_eq(isim_device_attach(E.fd, E.dev_id, &pt), 0);
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.ioas,
-				    IOMMU_HWPT_ALLOC_NEST_PARENT, 0, NULL, 0,
-				    &E.parent), 0);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.ioas,
+					 IOMMU_HWPT_ALLOC_NEST_PARENT, 0, NULL,
+					 0, &E.parent),
+			 0);
 	pt = E.parent;
 	ck_assert_int_eq(isim_device_replace(E.fd, E.dev_id, &pt), 0);
 	ck_assert_int_eq(isim_mem_alloc(E.m, RAM_PAGES * PAGE, ISIM_BACKING_4K,
@@ -236,18 +185,20 @@ static void env_setup(const char *opts, bool threaded, bool viommu,
 
 	struct iommu_viommu_amd data = { .viommu_devid = 0x0002 };
 
-	ck_assert_int_eq(viommu_alloc(&data, &E.viommu), 0);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &E.viommu), 0);
 	E.mmap_off = data.out_vfmmio_mmap_offset;
 	ck_assert_int_eq(isim_mmap(E.fd, E.mmap_off, AMD_VF_PAGE_SIZE,
 				   PROT_READ | PROT_WRITE, MAP_SHARED, &E.vf),
 			 0);
 	ck_assert_int_eq(amd_viommu_model(E.fd, E.viommu, &E.hw), 0);
 	ck_assert_ptr_eq(E.vf, amd_hw_vf_page(E.hw));
-	ck_assert_int_eq(vdev_alloc(E.viommu, VIRT_ID, &E.vdev), 0);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, VIRT_ID, &E.vdev),
+			 0);
 	gdte_make(&g, true);
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &E.nested), 0);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &E.nested),
+			 0);
 	pt = E.nested;
 	ck_assert_int_eq(isim_device_replace(E.fd, E.dev_id, &pt), 0);
 	if (!queues)
@@ -361,9 +312,9 @@ START_TEST(instance_settings)
 	env_setup("gid_first=5,gid_last=6,trans_devid_top=0xfff0,"
 		  "illegal_cmd_head=past_fault,overflow_stops_run=false",
 		  false, false, false);
-	ck_assert_int_eq(viommu_alloc(&data, &v1), 0);
-	ck_assert_int_eq(viommu_alloc(&data, &v2), 0);
-	ck_assert_int_eq(viommu_alloc(&data, &v3), -ENOSPC);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &v1), 0);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &v2), 0);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &v3), -ENOSPC);
 	ck_assert_int_eq(amd_viommu_model(E.fd, v1, &hw), 0);
 	ck_assert_uint_eq(amd_hw_config(hw)->gid, 5);
 	ck_assert_uint_eq(amd_hw_config(hw)->trans_devid, 0xfff0);
@@ -375,7 +326,7 @@ START_TEST(instance_settings)
 	ck_assert_uint_eq(amd_hw_config(hw)->trans_devid, 0xffef);
 	/* A freed gid is handed out again. */
 	ck_assert_int_eq(obj_destroy(E.fd, v1), 0);
-	ck_assert_int_eq(viommu_alloc(&data, &v3), 0);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &v3), 0);
 	ck_assert_int_eq(amd_viommu_model(E.fd, v3, &hw), 0);
 	ck_assert_uint_eq(amd_hw_config(hw)->gid, 5);
 	/* Not an AMD vIOMMU, not a vIOMMU. */
@@ -437,23 +388,28 @@ START_TEST(viommu_alloc_rules)
 
 	env_setup(NULL, false, false, false);
 	/* The series requires its data. */
-	ck_assert_int_eq(viommu_alloc_data(IOMMU_VIOMMU_TYPE_AMD, NULL, 0, &id),
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
+					   IOMMU_VIOMMU_TYPE_AMD, NULL, 0, &id),
 			 -EINVAL);
-	ck_assert_int_eq(viommu_alloc_data(IOMMU_VIOMMU_TYPE_AMD, &data,
-					   sizeof(data) - 8, &id), -EINVAL);
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
+					   IOMMU_VIOMMU_TYPE_AMD, &data,
+					   sizeof(data) - 8, &id),
+			 -EINVAL);
 	data.features = AMD_VIOMMU_FEATURE_SVIOMMU;
-	ck_assert_int_eq(viommu_alloc(&data, &id), -EOPNOTSUPP);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &id), -EOPNOTSUPP);
 	data.features = 0;
 	data.reserved = 1;
-	ck_assert_int_eq(viommu_alloc(&data, &id), -EOPNOTSUPP);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &id), -EOPNOTSUPP);
 	data.reserved = 0;
-	ck_assert_int_eq(viommu_alloc_data(IOMMU_VIOMMU_TYPE_ARM_SMMUV3, &data,
-					   sizeof(data), &id), -EOPNOTSUPP);
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
+					   IOMMU_VIOMMU_TYPE_ARM_SMMUV3, &data,
+					   sizeof(data), &id),
+			 -EOPNOTSUPP);
 	/* A failed alloc consumed no ID. */
 	ck_assert_int_eq(ioas_alloc(E.fd, &ioas2), 0);
 	ck_assert_int_eq(obj_destroy(E.fd, ioas2), 0);
 
-	ck_assert_int_eq(viommu_alloc(&data, &E.viommu), 0);
+	ck_assert_int_eq(amd_viommu_alloc(&data, &E.viommu), 0);
 	ck_assert_uint_eq(E.viommu, ioas2);
 	ck_assert_uint_ge(data.out_vfmmio_mmap_offset, PAGE);
 	/* Only exactly the one page maps. */
@@ -488,45 +444,53 @@ START_TEST(nested_and_vdevice_rules)
 	/* Mode or a host table root set: stage 2 is the host's. */
 	gdte_make(&g, false);
 	g.dte[0] |= 4ull << 9;
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &id), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &id),
+			 -EINVAL);
 	gdte_make(&g, false);
 	g.dte[0] &= ~(1ull << 55);	/* no GV */
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &id), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &id),
+			 -EINVAL);
 	gdte_make(&g, false);
 	g.dte[0] &= ~(7ull << 58);	/* no GCR3 root */
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &id), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &id),
+			 -EINVAL);
 	gdte_make(&g, false);
 	g.dte[2] = 2ull << 54;		/* guest paging mode 2 */
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &id), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &id),
+			 -EINVAL);
 	gdte_make(&g, false);
 	g.dte[0] |= 3ull << 56;		/* GLX 3 */
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &id), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &id),
+			 -EINVAL);
 	gdte_make(&g, false);
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_ARM_SMMUV3, &g, sizeof(g),
-				    &id), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_ARM_SMMUV3, &g,
+					 sizeof(g), &id),
+			 -EOPNOTSUPP);
 	g.dte[2] = 1ull << 54;		/* 5-level guest table */
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &id), 0);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &id),
+			 0);
 	ck_assert_int_eq(obj_destroy(E.fd, id), 0);
 	/* 16-bit guest DeviceIDs only; the setup's vDEVICE is the one. */
 	ck_assert_int_eq(obj_destroy(E.fd, E.dev_id), -EBUSY);
 	pt = E.parent;
 	ck_assert_int_eq(isim_device_replace(E.fd, E.dev_id, &pt), 0);
 	ck_assert_int_eq(obj_destroy(E.fd, E.vdev), 0);
-	ck_assert_int_eq(vdev_alloc(E.viommu, 0x10000, &id), -EINVAL);
-	ck_assert_int_eq(vdev_alloc(E.viommu, 0xffff, &id), 0);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, 0x10000, &id),
+			 -EINVAL);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, 0xffff, &id), 0);
 	env_teardown();
 }
 END_TEST
@@ -1144,9 +1108,10 @@ START_TEST(page_request_paths)
 
 	/* A guest DTE without PPR: the device may not ask. */
 	gdte_make(&g, false);
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.viommu, 0,
-				    IOMMU_HWPT_DATA_AMD_GUEST, &g, sizeof(g),
-				    &nopprs), 0);
+	ck_assert_int_eq(hwpt_alloc_data(E.fd, E.dev_id, E.viommu, 0,
+					 IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					 sizeof(g), &nopprs),
+			 0);
 	pt = nopprs;
 	ck_assert_int_eq(isim_device_replace(E.fd, E.dev_id, &pt), 0);
 	ck_assert_int_eq(isim_device_page_request(E.dev, 0, 0x6000,
@@ -1204,13 +1169,13 @@ START_TEST(fail_nth_sweep)
 		int rc;
 
 		isim_fail_nth_set(n);
-		rc = viommu_alloc(&data, &v);
+		rc = amd_viommu_alloc(&data, &v);
 		if (!rc)
-			rc = vdev_alloc(v, VIRT_ID, &vdev);
+			rc = vdev_alloc(E.fd, v, E.dev_id, VIRT_ID, &vdev);
 		if (!rc)
-			rc = hwpt_alloc(E.dev_id, v, 0,
-					IOMMU_HWPT_DATA_AMD_GUEST, &g,
-					sizeof(g), &nested);
+			rc = hwpt_alloc_data(E.fd, E.dev_id, v, 0,
+					     IOMMU_HWPT_DATA_AMD_GUEST, &g,
+					     sizeof(g), &nested);
 		for (int r = 0; r < 3 && !rc; r++)
 			rc = hwq_alloc_full(0, v,
 					    IOMMU_HW_QUEUE_TYPE_AMD_CMD + r, 0,

@@ -30,21 +30,6 @@ static uint64_t bitmap[64];	/* plenty for BUF_PAGES at half pages */
 
 /* ------------------------------------------------------------ helpers */
 
-static int hwpt_alloc(uint32_t flags, uint32_t *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = ioas_id,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_hwpt_id;
-	return rc;
-}
-
 static int set_tracking_raw(uint32_t id, uint32_t flags, uint32_t reserved)
 {
 	struct iommu_hwpt_set_dirty_tracking cmd = {
@@ -148,7 +133,8 @@ static void setup(void)
 	ck_assert_int_eq(ioas_alloc(tfd, &ioas_id), 0);
 	ck_assert_int_eq(isim_device_add(tm, NULL, "d0", &dev), 0);
 	ck_assert_int_eq(isim_device_bind(tfd, dev, &dev_id), 0);
-	ck_assert_int_eq(hwpt_alloc(IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &hwpt_id),
+	ck_assert_int_eq(hwpt_alloc(tfd, dev_id, ioas_id,
+				    IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &hwpt_id),
 			 0);
 	pt = hwpt_id;
 	ck_assert_int_eq(isim_device_attach(tfd, dev_id, &pt), 0);
@@ -184,7 +170,7 @@ START_TEST(set_tracking_errnos)
 	ck_assert_int_eq(set_tracking(999, true), -ENOENT);
 	/* Without IOMMU_HWPT_ALLOC_DIRTY_TRACKING the domain has no dirty
 	 * ops, for disabling too. */
-	ck_assert_int_eq(hwpt_alloc(0, &plain), 0);
+	ck_assert_int_eq(hwpt_alloc(tfd, dev_id, ioas_id, 0, &plain), 0);
 	ck_assert_int_eq(set_tracking(plain, true), -EOPNOTSUPP);
 	ck_assert_int_eq(set_tracking(plain, false), -EOPNOTSUPP);
 	ck_assert_int_eq(obj_destroy(tfd, plain), 0);
@@ -242,7 +228,7 @@ START_TEST(get_bitmap_errnos)
 	ck_assert_int_eq(get_bitmap_raw(hwpt_id, 0, 0, X, len + ps, 2 * ps,
 					bitmap), -EINVAL);
 	/* A HWPT without dirty ops: after the range checks. */
-	ck_assert_int_eq(hwpt_alloc(0, &plain), 0);
+	ck_assert_int_eq(hwpt_alloc(tfd, dev_id, ioas_id, 0, &plain), 0);
 	ck_assert_int_eq(get_bitmap_raw(plain, 0, 0, X, len, 0, bitmap),
 			 -EINVAL);
 	ck_assert_int_eq(get_bitmap_raw(plain, 0, 0, X, len, ps, bitmap),

@@ -24,12 +24,6 @@ static uint32_t ioas_id, stdev_id, device_id, hwpt_auto;
 
 /* ------------------------------------------------------------ helpers */
 
-static int test_cmd(struct iommu_test_cmd *cmd)
-{
-	cmd->size = sizeof(*cmd);
-	return isim_ioctl(tfd, IOMMU_TEST_CMD, cmd);
-}
-
 static int fault_alloc(uint32_t flags, uint32_t *id, int *fd)
 {
 	struct iommu_fault_alloc cmd = { .size = sizeof(cmd), .flags = flags };
@@ -42,90 +36,24 @@ static int fault_alloc(uint32_t flags, uint32_t *id, int *fd)
 	return rc;
 }
 
-static int hwpt_alloc_fault(uint32_t pt_id, uint32_t fault_id, uint32_t flags,
-			    uint32_t data_type, void *data, uint32_t data_len,
-			    uint32_t *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = device_id,
-		.pt_id = pt_id,
-		.data_type = data_type,
-		.data_len = data_len,
-		.data_uptr = (uintptr_t)data,
-		.fault_id = fault_id,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_hwpt_id;
-	return rc;
-}
-
-static int hwpt_alloc(uint32_t pt_id, uint32_t flags, uint32_t *out)
-{
-	return hwpt_alloc_fault(pt_id, 0, flags, IOMMU_HWPT_DATA_NONE, NULL, 0,
-				out);
-}
-
 static struct iommu_hwpt_selftest sdata = {
 	.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
 };
 
 static int nested_alloc(uint32_t parent, uint32_t flags, uint32_t *out)
 {
-	return hwpt_alloc_fault(parent, 0, flags, IOMMU_HWPT_DATA_SELFTEST,
-				&sdata, sizeof(sdata), out);
-}
-
-static int replace(uint32_t pt_id)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev_id,
-		.mock_domain_replace = { .pt_id = pt_id },
-	};
-
-	return test_cmd(&cmd);
-}
-
-static int check_iotlb(uint32_t hwpt, uint32_t slot, uint32_t val)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_IOTLB,
-		.id = hwpt,
-		.check_iotlb = { .id = slot, .iotlb = val },
-	};
-
-	return test_cmd(&cmd);
+	return hwpt_alloc_fault(tfd, device_id, parent, 0, flags,
+				IOMMU_HWPT_DATA_SELFTEST, &sdata, sizeof(sdata),
+				out);
 }
 
 static void assert_iotlb(uint32_t hwpt, uint32_t a, uint32_t b, uint32_t c,
 			 uint32_t d)
 {
-	ck_assert_int_eq(check_iotlb(hwpt, 0, a), 0);
-	ck_assert_int_eq(check_iotlb(hwpt, 1, b), 0);
-	ck_assert_int_eq(check_iotlb(hwpt, 2, c), 0);
-	ck_assert_int_eq(check_iotlb(hwpt, 3, d), 0);
-}
-
-/* IOMMU_HWPT_INVALIDATE; *num in: entries, out: handled. */
-static int invalidate(uint32_t hwpt, uint32_t data_type, void *reqs,
-		      uint32_t entry_len, uint32_t *num)
-{
-	struct iommu_hwpt_invalidate cmd = {
-		.size = sizeof(cmd),
-		.hwpt_id = hwpt,
-		.data_type = data_type,
-		.data_uptr = (uintptr_t)reqs,
-		.entry_len = entry_len,
-		.entry_num = *num,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_HWPT_INVALIDATE, &cmd);
-
-	*num = cmd.entry_num;
-	return rc;
+	ck_assert_int_eq(md_check_iotlb(tfd, hwpt, 0, a), 0);
+	ck_assert_int_eq(md_check_iotlb(tfd, hwpt, 1, b), 0);
+	ck_assert_int_eq(md_check_iotlb(tfd, hwpt, 2, c), 0);
+	ck_assert_int_eq(md_check_iotlb(tfd, hwpt, 3, d), 0);
 }
 
 static int trigger_iopf(uint32_t dev, uint32_t pasid, uint32_t grpid,
@@ -143,7 +71,7 @@ static int trigger_iopf(uint32_t dev, uint32_t pasid, uint32_t grpid,
 		},
 	};
 
-	return test_cmd(&cmd);
+	return test_cmd(tfd, &cmd);
 }
 
 static bool readable(int fd)
@@ -177,15 +105,11 @@ static int users(uint32_t id)
 /* An IOAS with one mock device attached to it through an auto domain. */
 static void setup(void)
 {
-	struct iommu_test_cmd cmd = { .op = IOMMU_TEST_OP_MOCK_DOMAIN };
-
 	machine_setup();
 	ck_assert_int_eq(ioas_alloc(tfd, &ioas_id), 0);
-	cmd.id = ioas_id;
-	ck_assert_int_eq(test_cmd(&cmd), 0);
-	stdev_id = cmd.mock_domain.out_stdev_id;
-	hwpt_auto = cmd.mock_domain.out_hwpt_id;
-	device_id = cmd.mock_domain.out_idev_id;
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id, 0, &stdev_id,
+					   &hwpt_auto, &device_id),
+			 0);
 }
 
 static void teardown(void)
@@ -268,22 +192,22 @@ START_TEST(hwpt_fault_id)
 
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &fd), 0);
 	/* NEST_PARENT with a fault: EOPNOTSUPP before the ID is looked at. */
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, UINT32_MAX,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, UINT32_MAX,
 					  IOMMU_HWPT_ALLOC_NEST_PARENT |
 						  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 -EOPNOTSUPP);
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, fault_id,
 					  IOMMU_HWPT_ALLOC_NEST_PARENT |
 						  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 -EOPNOTSUPP);
 	/* No such FAULT, or an object of another type: ENOENT. */
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, UINT32_MAX,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, UINT32_MAX,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 -ENOENT);
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, ioas_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, ioas_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 -ENOENT);
@@ -292,13 +216,14 @@ START_TEST(hwpt_fault_id)
 	ck_assert_int_eq(users(ioas_id), 1 + 1);	/* the auto HWPT */
 	ck_assert_int_eq(users(fault_id), 2);
 	/* Without FAULT_ID_VALID, fault_id is not looked at. */
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, UINT32_MAX, 0,
-					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, UINT32_MAX,
+					  0, IOMMU_HWPT_DATA_NONE, NULL, 0,
+					  &hwpt),
 			 0);
 	ck_assert_int_eq(obj_destroy(tfd, hwpt), 0);
 
 	/* A paging HWPT with a fault queue holds it. */
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 0);
@@ -311,9 +236,10 @@ START_TEST(hwpt_fault_id)
 	ck_assert_int_eq(users(fault_id), 1);
 
 	/* A nested HWPT on a parent too; its destroy lets the queue go. */
-	ck_assert_int_eq(hwpt_alloc(ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
-				    &parent), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(parent, fault_id,
+	ck_assert_int_eq(hwpt_alloc(tfd, device_id, ioas_id,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent),
+			 0);
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, parent, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_SELFTEST, &sdata,
 					  sizeof(sdata), &hwpt),
@@ -336,11 +262,11 @@ START_TEST(hwpt_fault_close)
 	int fd;
 
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &fd), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 0);
-	ck_assert_int_eq(replace(hwpt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, hwpt, NULL), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 0, 1, 0x1000), 0);
 	ck_assert(readable(fd));
 }
@@ -355,25 +281,28 @@ START_TEST(nested_alloc_rules)
 				 sizeof(sdata.iotlb);
 	uint32_t parent, not_parent, nested[2], test_id;
 
-	ck_assert_int_eq(hwpt_alloc(ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
-				    &parent), 0);
-	ck_assert_int_eq(hwpt_alloc(ioas_id, 0, &not_parent), 0);
+	ck_assert_int_eq(hwpt_alloc(tfd, device_id, ioas_id,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent),
+			 0);
+	ck_assert_int_eq(hwpt_alloc(tfd, device_id, ioas_id, 0, &not_parent),
+			 0);
 
 	/* DATA_NONE with data: the core's EINVAL. */
-	ck_assert_int_eq(hwpt_alloc_fault(parent, 0, 0, IOMMU_HWPT_DATA_NONE,
-					  &sdata, sizeof(sdata), &test_id),
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, parent, 0, 0,
+					  IOMMU_HWPT_DATA_NONE, &sdata,
+					  sizeof(sdata), &test_id),
 			 -EINVAL);
 	/* A type the mock does not know. */
-	ck_assert_int_eq(hwpt_alloc_fault(parent, 0, 0,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, parent, 0, 0,
 					  IOMMU_HWPT_DATA_SELFTEST + 1, &sdata,
 					  sizeof(sdata), &test_id),
 			 -EOPNOTSUPP);
 	/* Shorter than iotlb's end; NULL data. */
-	ck_assert_int_eq(hwpt_alloc_fault(parent, 0, 0,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, parent, 0, 0,
 					  IOMMU_HWPT_DATA_SELFTEST, &sdata,
 					  min_len - 1, &test_id),
 			 -EINVAL);
-	ck_assert_int_eq(hwpt_alloc_fault(parent, 0, 0,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, parent, 0, 0,
 					  IOMMU_HWPT_DATA_SELFTEST, NULL,
 					  sizeof(sdata), &test_id),
 			 -EFAULT);
@@ -397,11 +326,13 @@ START_TEST(nested_alloc_rules)
 		assert_iotlb(nested[i], IOMMU_TEST_IOTLB_DEFAULT,
 			     IOMMU_TEST_IOTLB_DEFAULT, IOMMU_TEST_IOTLB_DEFAULT,
 			     IOMMU_TEST_IOTLB_DEFAULT);
-	ck_assert_int_eq(check_iotlb(nested[0], 4, IOMMU_TEST_IOTLB_DEFAULT),
+	ck_assert_int_eq(md_check_iotlb(tfd, nested[0], 4,
+					IOMMU_TEST_IOTLB_DEFAULT),
 			 -EINVAL);
-	ck_assert_int_eq(check_iotlb(nested[0], 0, 0), -EINVAL);
+	ck_assert_int_eq(md_check_iotlb(tfd, nested[0], 0, 0), -EINVAL);
 	/* MD_CHECK_IOTLB is for nested HWPTs only. */
-	ck_assert_int_eq(check_iotlb(parent, 0, IOMMU_TEST_IOTLB_DEFAULT),
+	ck_assert_int_eq(md_check_iotlb(tfd, parent, 0,
+					IOMMU_TEST_IOTLB_DEFAULT),
 			 -ENOENT);
 	/* A nested HWPT is no parent. */
 	ck_assert_int_eq(nested_alloc(nested[0], 0, &test_id), -EINVAL);
@@ -411,13 +342,15 @@ START_TEST(nested_alloc_rules)
 	assert_invariants(tm);
 
 	/* Attach, replace, and the EBUSY of an attached nested HWPT. */
-	ck_assert_int_eq(replace(nested[0]), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, nested[0], NULL),
+			 0);
 	ck_assert_int_eq(obj_destroy(tfd, nested[0]), -EBUSY);
-	ck_assert_int_eq(replace(nested[1]), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, nested[1], NULL),
+			 0);
 	ck_assert_int_eq(obj_destroy(tfd, nested[0]), 0);
-	ck_assert_int_eq(replace(parent), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, parent, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, nested[1]), 0);
-	ck_assert_int_eq(replace(ioas_id), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, parent), 0);
 	ck_assert_int_eq(obj_destroy(tfd, not_parent), 0);
 }
@@ -429,85 +362,103 @@ START_TEST(nested_invalidate)
 	const uint32_t D = IOMMU_TEST_IOTLB_DEFAULT;
 	uint32_t parent, nested[2], num;
 
-	ck_assert_int_eq(hwpt_alloc(ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
-				    &parent), 0);
+	ck_assert_int_eq(hwpt_alloc(tfd, device_id, ioas_id,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent),
+			 0);
 	ck_assert_int_eq(nested_alloc(parent, 0, &nested[0]), 0);
 	ck_assert_int_eq(nested_alloc(parent, 0, &nested[1]), 0);
 
 	/* Only a user-managed (nested) HWPT or a vIOMMU takes it. */
 	num = 1;
-	ck_assert_int_eq(invalidate(parent, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-				    inv, sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, parent,
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(invalidate(ioas_id, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-				    inv, sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, ioas_id,
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(invalidate(UINT32_MAX,
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), -ENOENT);
+	ck_assert_int_eq(hwpt_invalidate(tfd, UINT32_MAX,
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -ENOENT);
 	ck_assert_uint_eq(num, 0);
 
 	/* A zero-length array checks the data type only. */
 	num = 0;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 0);
 	ck_assert_uint_eq(num, 0);
 	num = 0;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID,
-				    inv, sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(
+		hwpt_invalidate(tfd, nested[0],
+				IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID,
+				inv, sizeof(*inv), &num),
+		-EINVAL);
 	num = 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID,
-				    inv, sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(
+		hwpt_invalidate(tfd, nested[0],
+				IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID,
+				inv, sizeof(*inv), &num),
+		-EINVAL);
 	ck_assert_uint_eq(num, 0);
 
 	/* Entry size: neither longer (even with zero tail) nor shorter. */
 	num = 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv) + 1, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv) + 1, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv, 1,
-				    &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, 1, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 
 	/* Bad flags; no array; no entry length (the core's EINVAL). */
 	num = 1;
 	inv[0].flags = 0xffffffff;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EOPNOTSUPP);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
 	inv[0].flags = 0;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, NULL,
-				    sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 NULL, sizeof(*inv), &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv, 0,
-				    &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, 0, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	/* An unreadable array. */
 	num = 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-				    (void *)8, sizeof(*inv), &num), -EFAULT);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 (void *)8, sizeof(*inv), &num),
+			 -EFAULT);
 	ck_assert_uint_eq(num, 0);
 
 	/* An IOTLB slot past 3. */
 	num = 1;
 	inv[0].iotlb_id = MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	assert_iotlb(nested[0], D, D, D, D);
 
@@ -515,9 +466,10 @@ START_TEST(nested_invalidate)
 	num = 2;
 	inv[0] = (struct iommu_hwpt_invalidate_selftest){ 0, 0 };
 	inv[1] = (struct iommu_hwpt_invalidate_selftest){ 0xffffffff, 1 };
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EOPNOTSUPP);
 	ck_assert_uint_eq(num, 1);
 	assert_iotlb(nested[0], 0, D, D, D);
 	/* ...or its bad slot. */
@@ -525,25 +477,28 @@ START_TEST(nested_invalidate)
 	inv[1] = (struct iommu_hwpt_invalidate_selftest){
 		0, MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1
 	};
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 1);
 	assert_iotlb(nested[0], 0, D, D, D);
 
 	num = 1;
 	inv[0].iotlb_id = 1;
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 0);
 	ck_assert_uint_eq(num, 1);
 	assert_iotlb(nested[0], 0, 0, D, D);
 	num = 2;
 	inv[0].iotlb_id = 2;
 	inv[1] = (struct iommu_hwpt_invalidate_selftest){ 0, 3 };
-	ck_assert_int_eq(invalidate(nested[0],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[0],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 0);
 	ck_assert_uint_eq(num, 2);
 	assert_iotlb(nested[0], 0, 0, 0, 0);
 	/*
@@ -556,16 +511,18 @@ START_TEST(nested_invalidate)
 	inv[0] = (struct iommu_hwpt_invalidate_selftest){
 		IOMMU_TEST_INVALIDATE_FLAG_ALL, 77
 	};
-	ck_assert_int_eq(invalidate(nested[1],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[1],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	assert_iotlb(nested[1], D, D, D, D);
 	num = 1;
 	inv[0].iotlb_id = 3;
-	ck_assert_int_eq(invalidate(nested[1],
-				    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, inv,
-				    sizeof(*inv), &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested[1],
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 inv, sizeof(*inv), &num),
+			 0);
 	ck_assert_uint_eq(num, 1);
 	assert_iotlb(nested[1], 0, 0, 0, 0);
 
@@ -583,8 +540,9 @@ START_TEST(viommu_nested_fault)
 	struct iommu_hwpt_pgfault rec = { 0 };
 	int fd;
 
-	ck_assert_int_eq(hwpt_alloc(ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
-				    &parent), 0);
+	ck_assert_int_eq(hwpt_alloc(tfd, device_id, ioas_id,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent),
+			 0);
 	{
 		struct iommu_viommu_alloc cmd = {
 			.size = sizeof(cmd),
@@ -608,26 +566,30 @@ START_TEST(viommu_nested_fault)
 		vdev = cmd.out_vdevice_id;
 	}
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &fd), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(viommu, UINT32_MAX,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, viommu, UINT32_MAX,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_SELFTEST, &sdata,
 					  sizeof(sdata), &nested),
 			 -ENOENT);
-	ck_assert_int_eq(hwpt_alloc_fault(viommu, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, viommu, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_SELFTEST, &sdata,
 					  sizeof(sdata), &nested),
 			 0);
 	ck_assert_int_eq(users(fault_id), 3);
 	assert_invariants(tm);
-	ck_assert_int_eq(invalidate(nested, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-				    &inv, sizeof(inv), &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, nested,
+					 IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					 &inv, sizeof(inv), &num),
+			 0);
 	ck_assert_uint_eq(num, 1);
-	ck_assert_int_eq(check_iotlb(nested, 2, 0), 0);
-	ck_assert_int_eq(check_iotlb(nested, 1, IOMMU_TEST_IOTLB_DEFAULT), 0);
+	ck_assert_int_eq(md_check_iotlb(tfd, nested, 2, 0), 0);
+	ck_assert_int_eq(md_check_iotlb(tfd, nested, 1,
+					IOMMU_TEST_IOTLB_DEFAULT),
+			 0);
 
 	/* A PASID request goes to the nested HWPT on the RID. */
-	ck_assert_int_eq(replace(nested), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, nested, NULL), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 7, 3, 0x5000), 0);
 	ck_assert_int_eq(isim_read(tfd, fd, &rec, sizeof(rec)), sizeof(rec));
 	ck_assert_uint_eq(rec.flags, IOMMU_PGFAULT_FLAGS_LAST_PAGE |
@@ -636,11 +598,11 @@ START_TEST(viommu_nested_fault)
 	ck_assert_uint_eq(rec.dev_id, device_id);
 	ck_assert_int_eq(respond(fd, rec.cookie, IOMMUFD_PAGE_RESP_SUCCESS),
 			 8);
-	ck_assert_int_eq(replace(parent), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, parent, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, nested), 0);
 	ck_assert_int_eq(obj_destroy(tfd, vdev), 0);
 	ck_assert_int_eq(obj_destroy(tfd, viommu), 0);
-	ck_assert_int_eq(replace(ioas_id), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, parent), 0);
 	ck_assert_int_eq(isim_fd_close(tfd, fd), 0);
 	ck_assert_int_eq(obj_destroy(tfd, fault_id), 0);
@@ -657,9 +619,10 @@ START_TEST(iopf_roundtrip)
 	int fd;
 
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &fd), 0);
-	ck_assert_int_eq(hwpt_alloc(ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
-				    &parent), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(parent, fault_id,
+	ck_assert_int_eq(hwpt_alloc(tfd, device_id, ioas_id,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent),
+			 0);
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, parent, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_SELFTEST, &sdata,
 					  sizeof(sdata), &iopf_hwpt),
@@ -670,7 +633,8 @@ START_TEST(iopf_roundtrip)
 	ck_assert_int_eq(trigger_iopf(UINT32_MAX, 1, 2, 0xdeadbeaf), -ENOENT);
 	ck_assert_int_eq(trigger_iopf(ioas_id, 1, 2, 0xdeadbeaf), -ENOENT);
 
-	ck_assert_int_eq(replace(iopf_hwpt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, iopf_hwpt, NULL),
+			 0);
 	ck_assert_int_eq(obj_destroy(tfd, iopf_hwpt), -EBUSY);
 	ck_assert_int_eq(trigger_iopf(device_id, 1, 2, 0xdeadbeaf), 0);
 	ck_assert(readable(fd));
@@ -762,12 +726,12 @@ START_TEST(iopf_roundtrip)
 	assert_invariants(tm);
 
 	/* Back to the parent: requests there have no handler. */
-	ck_assert_int_eq(replace(parent), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, parent, NULL), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 1, 2, 0xdeadbeaf), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 0, 2, 0xdeadbeaf), 0);
 	ck_assert(!readable(fd));
 	ck_assert_int_eq(obj_destroy(tfd, iopf_hwpt), 0);
-	ck_assert_int_eq(replace(ioas_id), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, parent), 0);
 	ck_assert_int_eq(isim_fd_close(tfd, fd), 0);
 	ck_assert_int_eq(obj_destroy(tfd, fault_id), 0);
@@ -782,11 +746,11 @@ START_TEST(iopf_paging_hwpt)
 	int fd;
 
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &fd), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 0);
-	ck_assert_int_eq(replace(hwpt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, hwpt, NULL), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 5, 1, 0x1000), 0);
 	ck_assert(!readable(fd));
 	ck_assert_int_eq(trigger_iopf(device_id, 0, 1, 0x1000), 0);
@@ -796,7 +760,7 @@ START_TEST(iopf_paging_hwpt)
 	ck_assert_uint_eq(rec.pasid, 0);
 	/* Left unanswered: the destroys below answer it. */
 	ck_assert_int_eq(trigger_iopf(device_id, 0, 2, 0x2000), 0);
-	ck_assert_int_eq(replace(ioas_id), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, hwpt), 0);
 	ck_assert_int_eq(isim_fd_close(tfd, fd), 0);
 	assert_invariants(tm);
@@ -815,11 +779,11 @@ START_TEST(iopf_auto_response)
 	int fd;
 
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &fd), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 0);
-	ck_assert_int_eq(replace(hwpt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, hwpt, NULL), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 0, 1, 0x1000), 0);
 	ck_assert_int_eq(trigger_iopf(device_id, 0, 2, 0x2000), 0);
 	ck_assert_int_eq(isim_read(tfd, fd, &rec, sizeof(rec)), sizeof(rec));
@@ -849,7 +813,7 @@ START_TEST(iopf_auto_response)
 	/* Direct reports: no handler after the device leaves the HWPT. */
 	ck_assert_int_eq(iommufd_report_device_fault(idev->dev, 0, 3, 0, 0),
 			 0);
-	ck_assert_int_eq(replace(ioas_id), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(iommufd_report_device_fault(idev->dev, 0, 3, 0, 0),
 			 -ENODEV);
 	ck_assert_int_eq(obj_destroy(tfd, hwpt), 0);
@@ -891,11 +855,11 @@ START_TEST(iopf_concurrent)
 	pthread_t t;
 
 	ck_assert_int_eq(fault_alloc(0, &fault_id, &r.fd), 0);
-	ck_assert_int_eq(hwpt_alloc_fault(ioas_id, fault_id,
+	ck_assert_int_eq(hwpt_alloc_fault(tfd, device_id, ioas_id, fault_id,
 					  IOMMU_HWPT_FAULT_ID_VALID,
 					  IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt),
 			 0);
-	ck_assert_int_eq(replace(hwpt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, hwpt, NULL), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, reader, &r), 0);
 	for (unsigned i = 0; i < 2000; i++)
 		ck_assert_int_eq(trigger_iopf(device_id, 0, i, i * 4096ull), 0);
@@ -903,7 +867,7 @@ START_TEST(iopf_concurrent)
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_uint_eq(r.got, 2000);
 	assert_invariants(tm);
-	ck_assert_int_eq(replace(ioas_id), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, hwpt), 0);
 }
 END_TEST

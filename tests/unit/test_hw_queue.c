@@ -21,34 +21,6 @@ static struct isim_device *dev;
 static size_t ps;
 static char *mem;	/* four pages of guest memory */
 
-static int hwpt_alloc(uint32_t pt_id, uint32_t flags, uint32_t *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_HWPT_ALLOC, &cmd);
-
-	*out = cmd.out_hwpt_id;
-	return rc;
-}
-
-static int viommu_alloc(uint32_t hwpt_id, uint32_t type, uint32_t *out)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = type,
-		.dev_id = dev_id,
-		.hwpt_id = hwpt_id,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_VIOMMU_ALLOC, &cmd);
-
-	*out = cmd.out_viommu_id;
-	return rc;
-}
-
 static int hw_queue(uint32_t type, uint32_t index, uint64_t iova,
 		    uint64_t len, uint32_t *out)
 {
@@ -113,8 +85,11 @@ static void std_setup_driver(const char *driver, bool v8)
 	ck_assert_int_eq(isim_device_bind(tfd, dev, &dev_id), 0);
 	pt = ioas;
 	ck_assert_int_eq(isim_device_attach(tfd, dev_id, &pt), 0);
-	ck_assert_int_eq(hwpt_alloc(ioas, IOMMU_HWPT_ALLOC_NEST_PARENT, &hwpt), 0);
-	ck_assert_int_eq(viommu_alloc(hwpt, IOMMU_VIOMMU_TYPE_SELFTEST, &viommu),
+	ck_assert_int_eq(hwpt_alloc(tfd, dev_id, ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &hwpt),
+			 0);
+	ck_assert_int_eq(viommu_alloc(tfd, dev_id, hwpt,
+				      IOMMU_VIOMMU_TYPE_SELFTEST, &viommu),
 			 0);
 }
 
@@ -326,29 +301,20 @@ START_TEST(viommu_alloc_rules)
 	uint32_t plain, out;
 
 	/* Rows 36-38. */
-	ck_assert_int_eq(viommu_alloc(0, IOMMU_VIOMMU_TYPE_SELFTEST, &out),
+	ck_assert_int_eq(viommu_alloc(tfd, dev_id, 0,
+				      IOMMU_VIOMMU_TYPE_SELFTEST, &out),
 			 -ENOENT);
-	ck_assert_int_eq(hwpt_alloc(ioas, 0, &plain), 0);
-	ck_assert_int_eq(viommu_alloc(plain, IOMMU_VIOMMU_TYPE_SELFTEST, &out),
+	ck_assert_int_eq(hwpt_alloc(tfd, dev_id, ioas, 0, &plain), 0);
+	ck_assert_int_eq(viommu_alloc(tfd, dev_id, plain,
+				      IOMMU_VIOMMU_TYPE_SELFTEST, &out),
 			 -EINVAL);
 	ck_assert_int_eq(obj_destroy(tfd, plain), 0);
-	ck_assert_int_eq(viommu_alloc(hwpt, 0xdead, &out), -EOPNOTSUPP);
-	ck_assert_int_eq(viommu_alloc(hwpt, 0, &out), -EOPNOTSUPP);
+	ck_assert_int_eq(viommu_alloc(tfd, dev_id, hwpt, 0xdead, &out),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(viommu_alloc(tfd, dev_id, hwpt, 0, &out), -EOPNOTSUPP);
 	ck_assert_int_eq(obj_destroy(tfd, hwpt), -EBUSY);
 }
 END_TEST
-
-static int vdev_alloc(uint32_t vid, uint32_t did, uint64_t virt, uint32_t *out)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd), .viommu_id = vid, .dev_id = did,
-		.virt_id = virt,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_VDEVICE_ALLOC, &cmd);
-
-	*out = cmd.out_vdevice_id;
-	return rc;
-}
 
 START_TEST(vdevice_rules)
 {
@@ -359,15 +325,17 @@ START_TEST(vdevice_rules)
 	ck_assert_int_eq(isim_device_bind(tfd, d2, &d2_id), 0);
 	vusers = users_of(viommu);
 	/* Row 40. */
-	ck_assert_int_eq(vdev_alloc(viommu, dev_id, 0x99, &vdev), 0);
-	ck_assert_int_eq(vdev_alloc(viommu, dev_id, 0x99, &v), -EEXIST);
+	ck_assert_int_eq(vdev_alloc(tfd, viommu, dev_id, 0x99, &vdev), 0);
+	ck_assert_int_eq(vdev_alloc(tfd, viommu, dev_id, 0x99, &v), -EEXIST);
 	/* Row 41: virt_id taken on this vIOMMU. */
-	ck_assert_int_eq(vdev_alloc(viommu, d2_id, 0x99, &v), -EEXIST);
+	ck_assert_int_eq(vdev_alloc(tfd, viommu, d2_id, 0x99, &v), -EEXIST);
 	ck_assert_int_eq(users_of(viommu), vusers + 1);
 	/* Row 42: uniqueness is per vIOMMU. */
-	ck_assert_int_eq(viommu_alloc(hwpt, IOMMU_VIOMMU_TYPE_SELFTEST, &v2), 0);
-	ck_assert_int_eq(vdev_alloc(v2, d2_id, 0x99, &v), 0);
-	ck_assert_int_eq(vdev_alloc(77, d2_id, 1, &v), -ENOENT);
+	ck_assert_int_eq(viommu_alloc(tfd, dev_id, hwpt,
+				      IOMMU_VIOMMU_TYPE_SELFTEST, &v2),
+			 0);
+	ck_assert_int_eq(vdev_alloc(tfd, v2, d2_id, 0x99, &v), 0);
+	ck_assert_int_eq(vdev_alloc(tfd, 77, d2_id, 1, &v), -ENOENT);
 	/* Row 43: unbind tombstones the vDEVICE. */
 	ck_assert_int_eq(isim_device_unbind(tfd, d2_id), 0);
 	ck_assert_int_eq(obj_destroy(tfd, v), -ENOENT);
@@ -425,12 +393,13 @@ START_TEST(fail_nth_sweep)
 		int rc;
 
 		isim_fail_nth_set(n);
-		rc = viommu_alloc(hwpt, IOMMU_VIOMMU_TYPE_SELFTEST, &v);
+		rc = viommu_alloc(tfd, dev_id, hwpt, IOMMU_VIOMMU_TYPE_SELFTEST,
+				  &v);
 		if (!rc) {
 			uint32_t saved = viommu;
 
 			viommu = v;
-			rc = vdev_alloc(v, dev_id, 0, &vdev);
+			rc = vdev_alloc(tfd, v, dev_id, 0, &vdev);
 			if (!rc)
 				rc = q(0, X, ps, &hq0);
 			if (!rc)

@@ -32,83 +32,6 @@ static uint32_t hwpt_id, viommu_id, nested_hwpt_id;
 
 /* ------------------------------------------------------------ helpers */
 
-static int test_cmd(struct iommu_test_cmd *cmd)
-{
-	cmd->size = sizeof(*cmd);
-	return isim_ioctl(tfd, IOMMU_TEST_CMD, cmd);
-}
-
-static int mock_domain_flags(uint32_t pt_id, uint32_t dev_flags,
-			     uint32_t *stdev, uint32_t *hwpt, uint32_t *idev)
-{
-	struct iommu_test_cmd cmd = {
-		.op = dev_flags ? IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS :
-				  IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt_id,
-		.mock_domain_flags = { .dev_flags = dev_flags },
-	};
-	int rc = test_cmd(&cmd);
-
-	if (!rc) {
-		if (stdev)
-			*stdev = cmd.mock_domain.out_stdev_id;
-		if (hwpt)
-			*hwpt = cmd.mock_domain.out_hwpt_id;
-		if (idev)
-			*idev = cmd.mock_domain.out_idev_id;
-	}
-	return rc;
-}
-
-static int mock_domain_replace(uint32_t stdev, uint32_t pt_id, uint32_t *out)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev,
-		.mock_domain_replace = { .pt_id = pt_id },
-	};
-	int rc = test_cmd(&cmd);
-
-	if (!rc && out)
-		*out = cmd.mock_domain_replace.pt_id;
-	return rc;
-}
-
-static int check_refs(const void *p, uint64_t len, uint32_t refs)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)p,
-				.refs = refs },
-	};
-
-	return test_cmd(&cmd);
-}
-
-static int check_map(uint32_t hwpt, uint64_t iova, uint64_t len,
-		     const void *p)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
-		.id = hwpt,
-		.check_map = { .iova = iova, .length = len,
-			       .uptr = (uintptr_t)p },
-	};
-
-	return test_cmd(&cmd);
-}
-
-static int check_iotlb(uint32_t hwpt, uint32_t slot, uint32_t val)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_IOTLB,
-		.id = hwpt,
-		.check_iotlb = { .id = slot, .iotlb = val },
-	};
-
-	return test_cmd(&cmd);
-}
-
 static int check_dev_cache(uint32_t dev, uint32_t slot, uint32_t val)
 {
 	struct iommu_test_cmd cmd = {
@@ -117,7 +40,7 @@ static int check_dev_cache(uint32_t dev, uint32_t slot, uint32_t val)
 		.check_dev_cache = { .id = slot, .cache = val },
 	};
 
-	return test_cmd(&cmd);
+	return test_cmd(tfd, &cmd);
 }
 
 static void assert_dev_cache(uint32_t dev, const uint32_t want[4])
@@ -133,7 +56,7 @@ static int trigger_vevent(uint32_t dev)
 		.trigger_vevent = { .dev_id = dev },
 	};
 
-	return test_cmd(&cmd);
+	return test_cmd(tfd, &cmd);
 }
 
 static int create_access(uint32_t ioas, uint32_t flags, int *fd)
@@ -143,7 +66,7 @@ static int create_access(uint32_t ioas, uint32_t flags, int *fd)
 		.id = ioas,
 		.create_access = { .flags = flags },
 	};
-	int rc = test_cmd(&cmd);
+	int rc = test_cmd(tfd, &cmd);
 
 	if (!rc)
 		*fd = (int)cmd.create_access.out_access_fd;
@@ -159,7 +82,7 @@ static int access_pages(int fd, uint32_t flags, uint64_t iova, uint64_t len,
 		.access_pages = { .flags = flags, .iova = iova, .length = len,
 				  .uptr = (uintptr_t)p },
 	};
-	int rc = test_cmd(&cmd);
+	int rc = test_cmd(tfd, &cmd);
 
 	if (!rc && item)
 		*item = cmd.access_pages.out_access_pages_id;
@@ -174,7 +97,7 @@ static int destroy_access_pages(int fd, uint32_t item)
 		.destroy_access_pages = { .access_pages_id = item },
 	};
 
-	return test_cmd(&cmd);
+	return test_cmd(tfd, &cmd);
 }
 
 static int access_rw(int fd, uint32_t flags, uint64_t iova, uint64_t len,
@@ -187,61 +110,7 @@ static int access_rw(int fd, uint32_t flags, uint64_t iova, uint64_t len,
 			       .uptr = (uintptr_t)p, .flags = flags },
 	};
 
-	return test_cmd(&cmd);
-}
-
-static int hwpt_alloc(uint32_t dev, uint32_t pt_id, uint32_t flags,
-		      uint32_t data_type, void *data, uint32_t data_len,
-		      uint32_t *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev,
-		.pt_id = pt_id,
-		.data_type = data_type,
-		.data_len = data_len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_hwpt_id;
-	return rc;
-}
-
-static int viommu_alloc(uint32_t dev, uint32_t hwpt, uint32_t type,
-			void *data, uint32_t data_len, uint32_t *out)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = type,
-		.dev_id = dev,
-		.hwpt_id = hwpt,
-		.data_len = data_len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_VIOMMU_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_viommu_id;
-	return rc;
-}
-
-static int vdevice_alloc(uint32_t viommu, uint32_t dev, uint64_t virt_id,
-			 uint32_t *out)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = viommu,
-		.dev_id = dev,
-		.virt_id = virt_id,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_VDEVICE_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_vdevice_id;
-	return rc;
+	return test_cmd(tfd, &cmd);
 }
 
 static int veventq_alloc(uint32_t viommu, uint32_t type, uint32_t depth,
@@ -277,24 +146,6 @@ static int hw_queue_alloc(uint32_t type, uint32_t index, uint64_t iova,
 
 	if (!rc && out)
 		*out = cmd.out_hw_queue_id;
-	return rc;
-}
-
-/* IOMMU_HWPT_INVALIDATE of the vIOMMU; *num in: entries, out: handled. */
-static int viommu_invalidate(uint32_t data_type, void *reqs,
-			     uint32_t entry_len, uint32_t *num)
-{
-	struct iommu_hwpt_invalidate cmd = {
-		.size = sizeof(cmd),
-		.hwpt_id = viommu_id,
-		.data_type = data_type,
-		.data_uptr = (uintptr_t)reqs,
-		.entry_len = entry_len,
-		.entry_num = *num,
-	};
-	int rc = isim_ioctl(tfd, IOMMU_HWPT_INVALIDATE, &cmd);
-
-	*num = cmd.entry_num;
 	return rc;
 }
 
@@ -360,7 +211,7 @@ static void base_setup(void)
 			.memory_limit = { .limit = 65536 },
 		};
 
-		ck_assert_int_eq(test_cmd(&cmd), 0);
+		ck_assert_int_eq(test_cmd(tfd, &cmd), 0);
 	}
 }
 
@@ -376,26 +227,31 @@ static void mock_viommu_setup(void)
 	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
 
 	base_setup();
-	ck_assert_int_eq(mock_domain_flags(ioas_id, 0, &stdev_id, &hwpt_auto,
-					   &device_id), 0);
-	ck_assert_int_eq(hwpt_alloc(device_id, ioas_id,
-				    IOMMU_HWPT_ALLOC_NEST_PARENT,
-				    IOMMU_HWPT_DATA_NONE, NULL, 0, &hwpt_id),
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id, 0, &stdev_id,
+					   &hwpt_auto, &device_id),
 			 0);
-	ck_assert_int_eq(viommu_alloc(device_id, hwpt_id,
-				      IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
-				      &viommu_id), 0);
-	ck_assert_int_eq(hwpt_alloc(device_id, viommu_id, 0,
-				    IOMMU_HWPT_DATA_SELFTEST, &data,
-				    sizeof(data), &nested_hwpt_id), 0);
+	ck_assert_int_eq(hwpt_alloc_data(tfd, device_id, ioas_id,
+					 IOMMU_HWPT_ALLOC_NEST_PARENT,
+					 IOMMU_HWPT_DATA_NONE, NULL, 0,
+					 &hwpt_id),
+			 0);
+	ck_assert_int_eq(viommu_alloc_data(tfd, device_id, hwpt_id,
+					   IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+					   &viommu_id),
+			 0);
+	ck_assert_int_eq(hwpt_alloc_data(tfd, device_id, viommu_id, 0,
+					 IOMMU_HWPT_DATA_SELFTEST, &data,
+					 sizeof(data), &nested_hwpt_id),
+			 0);
 }
 
 /* A mock device on the IOAS: a domain, so mapped pages are pinned. */
 static void mock_domain_setup(void)
 {
 	base_setup();
-	ck_assert_int_eq(mock_domain_flags(ioas_id, 0, &stdev_id, &hwpt_auto,
-					   &device_id), 0);
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id, 0, &stdev_id,
+					   &hwpt_auto, &device_id),
+			 0);
 }
 
 static void selftest_teardown(void)
@@ -407,7 +263,7 @@ static void selftest_teardown(void)
 	ck_assert(!device_exists("mock0"));
 	/* A fresh context finds no pin left on the buffer. */
 	ck_assert_int_eq(isim_open(tm, &tfd), 0);
-	ck_assert_int_eq(check_refs(buf, BUF_PAGES * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, BUF_PAGES * ps, 0), 0);
 	isim_close(tfd);
 	tfd = NULL;
 	ck_assert_msg(isim_check(tm, report, sizeof(report)) == 0, "%s",
@@ -430,26 +286,34 @@ START_TEST(viommu_negative_tests)
 {
 	uint32_t plain, id;
 
-	ck_assert_int_eq(viommu_alloc(device_id, 0, IOMMU_VIOMMU_TYPE_SELFTEST,
-				      NULL, 0, &id), -ENOENT);
-	ck_assert_int_eq(hwpt_alloc(device_id, ioas_id, 0, IOMMU_HWPT_DATA_NONE,
-				    NULL, 0, &plain), 0);
-	ck_assert_int_eq(viommu_alloc(device_id, plain,
-				      IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0, &id),
+	ck_assert_int_eq(viommu_alloc_data(tfd, device_id, 0,
+					   IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+					   &id),
+			 -ENOENT);
+	ck_assert_int_eq(hwpt_alloc_data(tfd, device_id, ioas_id, 0,
+					 IOMMU_HWPT_DATA_NONE, NULL, 0, &plain),
+			 0);
+	ck_assert_int_eq(viommu_alloc_data(tfd, device_id, plain,
+					   IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+					   &id),
 			 -EINVAL);
 	ck_assert_int_eq(obj_destroy(tfd, plain), 0);
-	ck_assert_int_eq(viommu_alloc(device_id, hwpt_id, 0xdead, NULL, 0, &id),
+	ck_assert_int_eq(viommu_alloc_data(tfd, device_id, hwpt_id, 0xdead,
+					   NULL, 0, &id),
 			 -EOPNOTSUPP);
 	ck_assert_int_eq(obj_destroy(tfd, hwpt_id), -EBUSY);
 	ck_assert_int_eq(obj_destroy(tfd, viommu_id), -EBUSY);
 	/* The nested HWPT starts with every IOTLB slot at its data. */
 	for (uint32_t i = 0; i < MOCK_NESTED_DOMAIN_IOTLB_NUM; i++)
-		ck_assert_int_eq(check_iotlb(nested_hwpt_id, i,
-					     IOMMU_TEST_IOTLB_DEFAULT), 0);
-	ck_assert_int_eq(check_iotlb(nested_hwpt_id, 0, 0), -EINVAL);
-	ck_assert_int_eq(check_iotlb(nested_hwpt_id, 4,
-				     IOMMU_TEST_IOTLB_DEFAULT), -EINVAL);
-	ck_assert_int_eq(check_iotlb(hwpt_id, 0, IOMMU_TEST_IOTLB_DEFAULT),
+		ck_assert_int_eq(md_check_iotlb(tfd, nested_hwpt_id, i,
+						IOMMU_TEST_IOTLB_DEFAULT),
+				 0);
+	ck_assert_int_eq(md_check_iotlb(tfd, nested_hwpt_id, 0, 0), -EINVAL);
+	ck_assert_int_eq(md_check_iotlb(tfd, nested_hwpt_id, 4,
+					IOMMU_TEST_IOTLB_DEFAULT),
+			 -EINVAL);
+	ck_assert_int_eq(md_check_iotlb(tfd, hwpt_id, 0,
+					IOMMU_TEST_IOTLB_DEFAULT),
 			 -ENOENT);
 	assert_invariants(tm);
 }
@@ -459,8 +323,10 @@ START_TEST(viommu_negative_tests_no_viommu)
 {
 	uint32_t id;
 
-	ck_assert_int_eq(viommu_alloc(0, 0, IOMMU_VIOMMU_TYPE_SELFTEST, NULL,
-				      0, &id), -ENOENT);
+	ck_assert_int_eq(viommu_alloc_data(tfd, 0, 0,
+					   IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+					   &id),
+			 -ENOENT);
 }
 END_TEST
 
@@ -471,9 +337,10 @@ START_TEST(viommu_alloc_with_data)
 	size_t len;
 	void *p;
 
-	ck_assert_int_eq(viommu_alloc(device_id, hwpt_id,
-				      IOMMU_VIOMMU_TYPE_SELFTEST, &data,
-				      sizeof(data), &viommu2), 0);
+	ck_assert_int_eq(viommu_alloc_data(tfd, device_id, hwpt_id,
+					   IOMMU_VIOMMU_TYPE_SELFTEST, &data,
+					   sizeof(data), &viommu2),
+			 0);
 	ck_assert_uint_eq(data.out_data, 0xbeef);
 	len = (size_t)data.out_mmap_length;
 	ck_assert_uint_eq(len, 2 * ps);
@@ -505,29 +372,33 @@ START_TEST(vdevice_alloc_case)
 	uint32_t veventq_id, id2, vdev_id, pt;
 	int fd, fd2, prev_seq = -1;
 
-	ck_assert_int_eq(mock_domain_replace(stdev_id, nested_hwpt_id, NULL),
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, nested_hwpt_id,
+					     NULL),
 			 -ENOENT);
 	ck_assert_int_eq(veventq_alloc(viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST,
 				       2, &veventq_id, &fd), 0);
 	ck_assert_int_eq(veventq_alloc(viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST,
 				       2, &id2, &fd2), -EEXIST);
 
-	ck_assert_int_eq(vdevice_alloc(viommu_id, device_id, 0x99, &vdev_id),
+	ck_assert_int_eq(vdev_alloc(tfd, viommu_id, device_id, 0x99, &vdev_id),
 			 0);
-	ck_assert_int_eq(mock_domain_replace(stdev_id, nested_hwpt_id, &pt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, nested_hwpt_id,
+					     &pt),
+			 0);
 	ck_assert_uint_eq(pt, nested_hwpt_id);
 	ck_assert_int_eq(trigger_vevent(device_id), 0);
 	ck_assert_int_eq(read_vevents(fd, 1, 0x99, &prev_seq), 0);
 	ck_assert_int_eq(prev_seq, 0);
-	ck_assert_int_eq(vdevice_alloc(viommu_id, device_id, 0x99, &id2),
+	ck_assert_int_eq(vdev_alloc(tfd, viommu_id, device_id, 0x99, &id2),
 			 -EEXIST);
-	ck_assert_int_eq(mock_domain_replace(stdev_id, ioas_id, NULL), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	ck_assert_int_eq(obj_destroy(tfd, vdev_id), 0);
 
 	/* Depth 2: the third event is lost and the reader is told so. */
-	ck_assert_int_eq(vdevice_alloc(viommu_id, device_id, 0x88, &vdev_id),
+	ck_assert_int_eq(vdev_alloc(tfd, viommu_id, device_id, 0x88, &vdev_id),
 			 0);
-	ck_assert_int_eq(mock_domain_replace(stdev_id, nested_hwpt_id, NULL),
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, nested_hwpt_id,
+					     NULL),
 			 0);
 	ck_assert_int_eq(trigger_vevent(device_id), 0);
 	ck_assert_int_eq(trigger_vevent(device_id), 0);
@@ -541,7 +412,7 @@ START_TEST(vdevice_alloc_case)
 	/* No queue of the type any more: the report says so. */
 	ck_assert_int_eq(obj_destroy(tfd, veventq_id), 0);
 	ck_assert_int_eq(trigger_vevent(device_id), -EOPNOTSUPP);
-	ck_assert_int_eq(mock_domain_replace(stdev_id, ioas_id, NULL), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev_id, ioas_id, NULL), 0);
 	/* Off the nested HWPT the device has no vIOMMU to report to. */
 	ck_assert_int_eq(trigger_vevent(device_id), -ENOENT);
 	ck_assert_int_eq(obj_destroy(tfd, vdev_id), 0);
@@ -552,7 +423,7 @@ START_TEST(vdevice_alloc_case_no_viommu)
 {
 	uint32_t id;
 
-	ck_assert_int_eq(vdevice_alloc(0, 0, 0x99, &id), -ENOENT);
+	ck_assert_int_eq(vdev_alloc(tfd, 0, 0, 0x99, &id), -ENOENT);
 }
 END_TEST
 
@@ -563,7 +434,7 @@ START_TEST(vdevice_cache)
 	const size_t sz = sizeof(inv[0]);
 	uint32_t vdev_id, num;
 
-	ck_assert_int_eq(vdevice_alloc(viommu_id, device_id, 0x99, &vdev_id),
+	ck_assert_int_eq(vdev_alloc(tfd, viommu_id, device_id, 0x99, &vdev_id),
 			 0);
 	assert_dev_cache(device_id, (const uint32_t[4]){ D, D, D, D });
 	/* The stdev names the same device. */
@@ -572,46 +443,64 @@ START_TEST(vdevice_cache)
 	ck_assert_int_eq(check_dev_cache(device_id, 0, 0), -EINVAL);
 
 	num = 0;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 0);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(
-				 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID,
-				 inv, sz, &num), -EINVAL);
+	ck_assert_int_eq(
+		hwpt_invalidate(tfd, viommu_id,
+				IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID,
+				inv, sz, &num),
+		-EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz + 1, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz + 1, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, 1, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, 1, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	inv[0] = (struct iommu_viommu_invalidate_selftest){
 		.flags = 0xffffffff, .vdev_id = 0x99 };
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 -EOPNOTSUPP);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   NULL, sz, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 NULL, sz, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, 0, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, 0, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	inv[0] = (struct iommu_viommu_invalidate_selftest){
 		.vdev_id = 0x99, .cache_id = MOCK_DEV_CACHE_ID_MAX + 1 };
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	inv[0] = (struct iommu_viommu_invalidate_selftest){ .vdev_id = 0x9 };
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 0);
 	assert_dev_cache(device_id, (const uint32_t[4]){ D, D, D, D });
 
@@ -620,38 +509,48 @@ START_TEST(vdevice_cache)
 	inv[1] = (struct iommu_viommu_invalidate_selftest){
 		.flags = 0xffffffff, .vdev_id = 0x99, .cache_id = 1 };
 	num = 2;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 -EOPNOTSUPP);
 	ck_assert_uint_eq(num, 1);
 	assert_dev_cache(device_id, (const uint32_t[4]){ 0, D, D, D });
 	inv[1] = (struct iommu_viommu_invalidate_selftest){
 		.vdev_id = 0x99, .cache_id = MOCK_DEV_CACHE_ID_MAX + 1 };
 	num = 2;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), -EINVAL);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 -EINVAL);
 	ck_assert_uint_eq(num, 1);
 	assert_dev_cache(device_id, (const uint32_t[4]){ 0, D, D, D });
 
 	inv[0] = (struct iommu_viommu_invalidate_selftest){
 		.vdev_id = 0x99, .cache_id = 1 };
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 0);
 	ck_assert_uint_eq(num, 1);
 	assert_dev_cache(device_id, (const uint32_t[4]){ 0, 0, D, D });
 	inv[0].cache_id = 2;
 	inv[1] = (struct iommu_viommu_invalidate_selftest){
 		.vdev_id = 0x99, .cache_id = 3 };
 	num = 2;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 0);
 	ck_assert_uint_eq(num, 2);
 	assert_dev_cache(device_id, (const uint32_t[4]){ 0, 0, 0, 0 });
 	inv[0] = (struct iommu_viommu_invalidate_selftest){
 		.flags = IOMMU_TEST_INVALIDATE_FLAG_ALL, .vdev_id = 0x99 };
 	num = 1;
-	ck_assert_int_eq(viommu_invalidate(IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   inv, sz, &num), 0);
+	ck_assert_int_eq(hwpt_invalidate(tfd, viommu_id,
+					 IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					 inv, sz, &num),
+			 0);
 	ck_assert_uint_eq(num, 1);
 	assert_dev_cache(device_id, (const uint32_t[4]){ 0, 0, 0, 0 });
 
@@ -702,7 +601,7 @@ START_TEST(vdevice_tombstone)
 {
 	uint32_t vdev_id;
 
-	ck_assert_int_eq(vdevice_alloc(viommu_id, device_id, 0x99, &vdev_id),
+	ck_assert_int_eq(vdev_alloc(tfd, viommu_id, device_id, 0x99, &vdev_id),
 			 0);
 	ck_assert(device_exists("mock0"));
 	/* The stdev takes the device, and with it the vDEVICE, away. */
@@ -724,16 +623,21 @@ START_TEST(mock_domain_basics)
 	struct iommu_test_cmd cmd = { 0 };
 
 	/* A second device shares the compatible automatic HWPT. */
-	ck_assert_int_eq(mock_domain_flags(ioas_id, 0, &stdev2, &hwpt2, &idev2),
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id, 0, &stdev2, &hwpt2,
+					   &idev2),
 			 0);
 	ck_assert_uint_eq(hwpt2, hwpt_auto);
 	ck_assert(device_exists("mock1"));
-	ck_assert_int_eq(mock_domain_flags(ioas_id, 1u << 7, NULL, NULL, NULL),
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id, 1u << 7, NULL, NULL,
+					   NULL),
 			 -EINVAL);
-	ck_assert_int_eq(mock_domain_flags(0, 0, NULL, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(mock_domain_flags(tfd, 0, 0, NULL, NULL, NULL),
+			 -ENOENT);
 	/* A NO_DIRTY device is incompatible with nothing here: attaches. */
-	ck_assert_int_eq(mock_domain_flags(ioas_id, MOCK_FLAGS_DEVICE_NO_DIRTY,
-					   &pt, NULL, NULL), 0);
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id,
+					   MOCK_FLAGS_DEVICE_NO_DIRTY, &pt,
+					   NULL, NULL),
+			 0);
 	ck_assert_int_eq(obj_destroy(tfd, pt), 0);
 	/* Failed creations left no device behind. */
 	ck_assert(!device_exists("mock2"));
@@ -742,14 +646,16 @@ START_TEST(mock_domain_basics)
 	/* The device object belongs to the stdev. */
 	ck_assert_int_eq(obj_destroy(tfd, idev2), -EBUSY);
 	ck_assert_int_eq(ioas_alloc(tfd, &ioas2), 0);
-	ck_assert_int_eq(mock_domain_replace(stdev2, ioas2, &pt), 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev2, ioas2, &pt), 0);
 	ck_assert_uint_ne(pt, hwpt_auto);
-	ck_assert_int_eq(hwpt_alloc(idev2, ioas_id, 0, IOMMU_HWPT_DATA_NONE,
-				    NULL, 0, &plain), 0);
-	ck_assert_int_eq(mock_domain_replace(stdev2, plain, &pt), 0);
+	ck_assert_int_eq(hwpt_alloc_data(tfd, idev2, ioas_id, 0,
+					 IOMMU_HWPT_DATA_NONE, NULL, 0, &plain),
+			 0);
+	ck_assert_int_eq(mock_domain_replace(tfd, stdev2, plain, &pt), 0);
 	ck_assert_uint_eq(pt, plain);
 	ck_assert_int_eq(obj_destroy(tfd, plain), -EBUSY);
-	ck_assert_int_eq(mock_domain_replace(device_id, ioas2, NULL), -ENOENT);
+	ck_assert_int_eq(mock_domain_replace(tfd, device_id, ioas2, NULL),
+			 -ENOENT);
 	ck_assert_int_eq(obj_destroy(tfd, stdev2), 0);
 	ck_assert(!device_exists("mock1"));
 	ck_assert_int_eq(obj_destroy(tfd, plain), 0);
@@ -757,21 +663,23 @@ START_TEST(mock_domain_basics)
 	assert_invariants(tm);
 
 	/* The next device takes the lowest free name again. */
-	ck_assert_int_eq(mock_domain_flags(ioas_id, 0, &stdev2, NULL, NULL), 0);
+	ck_assert_int_eq(mock_domain_flags(tfd, ioas_id, 0, &stdev2, NULL,
+					   NULL),
+			 0);
 	ck_assert(device_exists("mock1"));
 
 	cmd.op = 0x7777;
-	ck_assert_int_eq(test_cmd(&cmd), -EOPNOTSUPP);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -EOPNOTSUPP);
 	/* DIRTY with no bitmap is malformed (the kernel's EINVAL). */
 	cmd.op = IOMMU_TEST_OP_DIRTY;
-	ck_assert_int_eq(test_cmd(&cmd), -EINVAL);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -EINVAL);
 	cmd = (struct iommu_test_cmd){
 		.op = IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
 		.memory_limit = { .limit = 11 },
 	};
-	ck_assert_int_eq(test_cmd(&cmd), -EINVAL);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -EINVAL);
 	cmd.memory_limit.limit = 16;
-	ck_assert_int_eq(test_cmd(&cmd), 0);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), 0);
 }
 END_TEST
 
@@ -789,18 +697,18 @@ START_TEST(add_reserved)
 		.add_reserved = { .start = X, .length = 0 },
 	};
 
-	ck_assert_int_eq(test_cmd(&cmd), -EINVAL);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -EINVAL);
 	cmd.add_reserved.start = ~(uint64_t)0;
 	cmd.add_reserved.length = 2;
-	ck_assert_int_eq(test_cmd(&cmd), -EOVERFLOW);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -EOVERFLOW);
 	/* A mapped range cannot be reserved. */
 	ck_assert_int_eq(ioas_map_fixed(tfd, ioas_id, buf, ps, X + ps), 0);
 	cmd.add_reserved.start = X;
 	cmd.add_reserved.length = 2 * ps;
-	ck_assert_int_eq(test_cmd(&cmd), -EADDRINUSE);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -EADDRINUSE);
 	cmd.id = stdev_id;
 	cmd.add_reserved.length = ps;
-	ck_assert_int_eq(test_cmd(&cmd), -ENOENT);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), -ENOENT);
 	/* Nothing was reserved: the IOVA below the area still maps. */
 	ck_assert_int_eq(ioas_map_fixed(tfd, ioas_id, buf, ps, X), 0);
 }
@@ -811,48 +719,52 @@ START_TEST(md_check_map_and_refs)
 	const uint64_t len = 4 * ps;
 	char *other;
 
-	ck_assert_int_eq(check_refs(buf, BUF_PAGES * ps, 0), 0);
-	ck_assert_int_eq(check_refs(buf, BUF_PAGES * ps, 1), -EIO);
-	ck_assert_int_eq(check_refs(buf + 1, ps, 0), -EINVAL);
-	ck_assert_int_eq(check_refs(buf, ps + 1, 0), -EINVAL);
+	ck_assert_int_eq(md_check_refs(tfd, buf, BUF_PAGES * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, BUF_PAGES * ps, 1), -EIO);
+	ck_assert_int_eq(md_check_refs(tfd, buf + 1, ps, 0), -EINVAL);
+	ck_assert_int_eq(md_check_refs(tfd, buf, ps + 1, 0), -EINVAL);
 
 	/* Mapped with a domain present: pinned exactly once. */
 	ck_assert_int_eq(ioas_map_fixed(tfd, ioas_id, buf, len, X), 0);
-	ck_assert_int_eq(check_refs(buf, len, 1), 0);
-	ck_assert_int_eq(check_refs(buf + len, ps, 0), 0);
-	ck_assert_int_eq(check_map(hwpt_auto, X, len, buf), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf + len, ps, 0), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X, len, buf), 0);
 	/* 2 KiB granules: half pages line up too. */
-	ck_assert_int_eq(check_map(hwpt_auto, X + ps / 2, ps / 2,
-				   buf + ps / 2), 0);
-	ck_assert_int_eq(check_map(hwpt_auto, X + ps, ps, buf), -EINVAL);
-	ck_assert_int_eq(check_map(hwpt_auto, X + 1, ps / 2, buf + 1), -EINVAL);
-	ck_assert_int_eq(check_map(hwpt_auto, X + len, ps, buf + len),
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X + ps / 2, ps / 2,
+				      buf + ps / 2),
+			 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X + ps, ps, buf),
 			 -EINVAL);
-	ck_assert_int_eq(check_map(ioas_id, X, len, buf), -ENOENT);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X + 1, ps / 2, buf + 1),
+			 -EINVAL);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X + len, ps, buf + len),
+			 -EINVAL);
+	ck_assert_int_eq(md_check_map(tfd, ioas_id, X, len, buf), -ENOENT);
 
 	/* Unmapped user memory is a fault, not a mismatch. */
 	other = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert(other != MAP_FAILED);
-	ck_assert_int_eq(check_map(hwpt_auto, X, ps, other), -EFAULT);
-	ck_assert_int_eq(check_refs(other, ps, 0), -EFAULT);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X, ps, other), -EFAULT);
+	ck_assert_int_eq(md_check_refs(tfd, other, ps, 0), -EFAULT);
 	munmap(other, ps);
 
 	/* A second domain maps the same frames and shares the pin. */
 	{
 		uint32_t hwpt2;
 
-		ck_assert_int_eq(hwpt_alloc(device_id, ioas_id, 0,
-					    IOMMU_HWPT_DATA_NONE, NULL, 0,
-					    &hwpt2), 0);
-		ck_assert_int_eq(check_map(hwpt2, X, len, buf), 0);
-		ck_assert_int_eq(check_refs(buf, len, 1), 0);
+		ck_assert_int_eq(hwpt_alloc_data(tfd, device_id, ioas_id, 0,
+						 IOMMU_HWPT_DATA_NONE, NULL, 0,
+						 &hwpt2),
+				 0);
+		ck_assert_int_eq(md_check_map(tfd, hwpt2, X, len, buf), 0);
+		ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 		ck_assert_int_eq(obj_destroy(tfd, hwpt2), 0);
-		ck_assert_int_eq(check_refs(buf, len, 1), 0);
+		ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 	}
 
 	ck_assert_int_eq(ioas_unmap(tfd, ioas_id, X, len, NULL), 0);
-	ck_assert_int_eq(check_refs(buf, len, 0), 0);
-	ck_assert_int_eq(check_map(hwpt_auto, X, ps, buf), -EINVAL);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X, ps, buf), -EINVAL);
 	assert_invariants(tm);
 }
 END_TEST
@@ -866,9 +778,9 @@ START_TEST(md_check_refs_skips_folios)
 					(void **)&huge), 0);
 	ck_assert_int_eq(ioas_map_fixed(tfd, ioas_id, huge, sz, X), 0);
 	/* Compound pages pass whatever count is asked for. */
-	ck_assert_int_eq(check_refs(huge, sz, 0), 0);
-	ck_assert_int_eq(check_refs(huge, sz, 7), 0);
-	ck_assert_int_eq(check_map(hwpt_auto, X, sz, huge), 0);
+	ck_assert_int_eq(md_check_refs(tfd, huge, sz, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, huge, sz, 7), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_auto, X, sz, huge), 0);
 	ck_assert_int_eq(ioas_unmap(tfd, ioas_id, X, sz, NULL), 0);
 	ck_assert_int_eq(isim_mem_free(tm, huge), 0);
 }
@@ -903,14 +815,14 @@ START_TEST(access_pages_basics)
 	ck_assert_int_eq(access_pages(fd, 0, X + len, ps, NULL, NULL), -ENOENT);
 	/* The pinned frames are not the ones behind another page. */
 	ck_assert_int_eq(access_pages(fd, 0, X, ps, buf + ps, NULL), -EBADE);
-	ck_assert_int_eq(check_refs(buf, len, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 
 	ck_assert_int_eq(access_pages(fd, MOCK_FLAGS_ACCESS_WRITE, X, len, buf,
 				      &item), 0);
 	ck_assert_int_eq(access_pages(fd, 0, X + ps, ps, buf + ps, &item2), 0);
 	ck_assert_uint_ne(item, item2);
 	/* Still one pin per page: the pages object pins once. */
-	ck_assert_int_eq(check_refs(buf, len, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 	assert_invariants(tm);
 	ck_assert_int_eq(destroy_access_pages(fd, item), 0);
 	ck_assert_int_eq(destroy_access_pages(fd, item), -ENOENT);
@@ -923,12 +835,12 @@ START_TEST(access_pages_basics)
 	ck_assert_int_eq(isim_fd_close(tfd, fd_nopin), 0);
 	ck_assert_int_eq(destroy_access_pages(fd, item), -EBADFD);
 	assert_invariants(tm);
-	ck_assert_int_eq(check_refs(buf, len, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 	/* The last domain goes with the device: nothing holds a pin. */
 	ck_assert_int_eq(obj_destroy(tfd, stdev_id), 0);
-	ck_assert_int_eq(check_refs(buf, len, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
 	ck_assert_int_eq(ioas_unmap(tfd, ioas_id, X, len, NULL), 0);
-	ck_assert_int_eq(check_refs(buf, len, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
 	ck_assert_int_eq(obj_destroy(tfd, ioas_id), 0);
 }
 END_TEST
@@ -945,12 +857,12 @@ START_TEST(access_pin_unmap)
 				       MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
 				       &fd), 0);
 	ck_assert_int_eq(ioas_map_fixed(tfd, ioas2, buf, len, X), 0);
-	ck_assert_int_eq(check_refs(buf, len, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
 	ck_assert_int_eq(access_pages(fd, 0, X, len, buf, &item), 0);
-	ck_assert_int_eq(check_refs(buf, len, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 	/* The unmap asks the access to let go: the item is gone. */
 	ck_assert_int_eq(ioas_unmap(tfd, ioas2, X, len, NULL), 0);
-	ck_assert_int_eq(check_refs(buf, len, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
 	ck_assert_int_eq(destroy_access_pages(fd, item), -ENOENT);
 	assert_invariants(tm);
 
@@ -964,12 +876,12 @@ START_TEST(access_pin_unmap)
 			.access_replace_ioas = { .ioas_id = ioas_id },
 		};
 
-		ck_assert_int_eq(test_cmd(&cmd), 0);
+		ck_assert_int_eq(test_cmd(tfd, &cmd), 0);
 		ck_assert_int_eq(destroy_access_pages(fd, item), -ENOENT);
-		ck_assert_int_eq(check_refs(buf, len, 0), 0);
+		ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
 		ck_assert_int_eq(obj_destroy(tfd, ioas2), 0);
 		cmd.access_replace_ioas.ioas_id = ioas2;
-		ck_assert_int_eq(test_cmd(&cmd), -ENOENT);
+		ck_assert_int_eq(test_cmd(tfd, &cmd), -ENOENT);
 	}
 	/* Teardown closes the access fd still open. */
 }
@@ -1006,10 +918,10 @@ START_TEST(access_rw_basics)
 			 -EFAULT);
 	ck_assert_int_eq(access_rw(12345, 0, X, 8, back), -EBADFD);
 	/* rw pins nothing of its own: only the domain's pin remains. */
-	ck_assert_int_eq(check_refs(buf, len, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 	ck_assert_int_eq(isim_fd_close(tfd, fd), 0);
 	ck_assert_int_eq(ioas_unmap(tfd, ioas_id, X, len, NULL), 0);
-	ck_assert_int_eq(check_refs(buf, len, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, len, 0), 0);
 }
 END_TEST
 
@@ -1039,7 +951,7 @@ START_TEST(fail_nth_sweep)
 		int fd = -1, rc;
 
 		isim_fail_nth_set(n);
-		rc = mock_domain_flags(ioas_id, 0, &stdev2, NULL, NULL);
+		rc = mock_domain_flags(tfd, ioas_id, 0, &stdev2, NULL, NULL);
 		if (!rc)
 			rc = create_access(ioas_id,
 					   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
@@ -1057,7 +969,7 @@ START_TEST(fail_nth_sweep)
 		if (stdev2)
 			ck_assert_int_eq(obj_destroy(tfd, stdev2), 0);
 		ck_assert(!device_exists("mock1"));
-		ck_assert_int_eq(check_refs(buf, len, 1), 0);
+		ck_assert_int_eq(md_check_refs(tfd, buf, len, 1), 0);
 		assert_invariants(tm);
 		if (!rc)
 			break;

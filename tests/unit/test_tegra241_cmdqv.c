@@ -61,44 +61,12 @@ static struct env E;
 
 /* ------------------------------------------------------------- ioctls */
 
-static int hwpt_alloc(uint32_t dev_id, uint32_t pt_id, uint32_t flags,
-		      uint32_t *out)
+static int cmdqv_viommu_alloc(uint32_t parent,
+			      struct iommu_viommu_tegra241_cmdqv *d,
+			      uint32_t *out)
 {
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-	};
-	int rc = isim_ioctl(E.fd, IOMMU_HWPT_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_hwpt_id;
-	return rc;
-}
-
-static int viommu_alloc_data(uint32_t parent, uint32_t type, void *data,
-			     uint32_t len, uint32_t *out)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = type,
-		.dev_id = E.dev_id,
-		.hwpt_id = parent,
-		.data_len = len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = isim_ioctl(E.fd, IOMMU_VIOMMU_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_viommu_id;
-	return rc;
-}
-
-static int viommu_alloc(uint32_t parent, struct iommu_viommu_tegra241_cmdqv *d,
-			uint32_t *out)
-{
-	return viommu_alloc_data(parent, IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, d,
+	return viommu_alloc_data(E.fd, E.dev_id, parent,
+				 IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, d,
 				 sizeof(*d), out);
 }
 
@@ -141,21 +109,6 @@ static int veventq_alloc(uint32_t depth, uint32_t *id, int *efd)
 		*id = cmd.out_veventq_id;
 		*efd = (int)cmd.out_veventq_fd;
 	}
-	return rc;
-}
-
-static int vdev_alloc(uint64_t virt_id, uint32_t *out)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = E.viommu,
-		.dev_id = E.dev_id,
-		.virt_id = virt_id,
-	};
-	int rc = isim_ioctl(E.fd, IOMMU_VDEVICE_ALLOC, &cmd);
-
-	if (!rc)
-		*out = cmd.out_vdevice_id;
 	return rc;
 }
 
@@ -209,8 +162,9 @@ static void env_machine(const char *opts, bool threaded)
 	pt = E.ioas;
 	ck_assert_int_eq(isim_device_attach(E.fd, E.dev_id, &pt), 0);
 	ck_assert_int_eq(ioas_map_fixed(E.fd, E.ioas, E.ram, RAM_BYTES, GPA), 0);
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.ioas,
-				    IOMMU_HWPT_ALLOC_NEST_PARENT, &E.parent), 0);
+	ck_assert_int_eq(hwpt_alloc(E.fd, E.dev_id, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &E.parent),
+			 0);
 }
 
 /* The vIOMMU and its mapped page0, as a VMM sets them up. */
@@ -218,7 +172,7 @@ static void env_viommu(void)
 {
 	struct iommu_viommu_tegra241_cmdqv d = { 0 };
 
-	ck_assert_int_eq(viommu_alloc(E.parent, &d, &E.viommu), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &E.viommu), 0);
 	E.mmap_off = d.out_vintf_mmap_offset;
 	E.mmap_len = d.out_vintf_mmap_length;
 	ck_assert_int_eq(isim_mmap(E.fd, E.mmap_off, E.mmap_len,
@@ -428,7 +382,7 @@ START_TEST(paging_domains)
 
 	env_machine(NULL, false);
 	/* No HTTU in IDR0: no dirty tracking. */
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.ioas,
+	ck_assert_int_eq(hwpt_alloc(E.fd, E.dev_id, E.ioas,
 				    IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &hwpt),
 			 -EOPNOTSUPP);
 	/* Stage 2 covers 48 bits of IOVA. */
@@ -452,21 +406,26 @@ START_TEST(viommu_alloc_and_mmap)
 
 	env_machine("vmid_first=0x42", false);
 	/* The data is required and must be whole. */
-	ck_assert_int_eq(viommu_alloc_data(E.parent,
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
 					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
-					   NULL, 0, &id), -EINVAL);
-	ck_assert_int_eq(viommu_alloc_data(E.parent,
+					   NULL, 0, &id),
+			 -EINVAL);
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
 					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, &d,
-					   8, &id), -EINVAL);
+					   8, &id),
+			 -EINVAL);
 	/* Trailing bytes must be zero (copy_struct_from_user). */
 	big[20] = 1;
-	ck_assert_int_eq(viommu_alloc_data(E.parent,
-					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, big,
-					   sizeof(big), &id), -E2BIG);
-	ck_assert_int_eq(viommu_alloc_data(E.parent, IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
-					   &d, sizeof(d), &id), -EOPNOTSUPP);
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
+					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
+					   big, sizeof(big), &id),
+			 -E2BIG);
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
+					   IOMMU_VIOMMU_TYPE_ARM_SMMUV3, &d,
+					   sizeof(d), &id),
+			 -EOPNOTSUPP);
 	/* Only a nesting parent carries a vIOMMU. */
-	ck_assert_int_eq(viommu_alloc(E.ioas, &d, &id), -ENOENT);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.ioas, &d, &id), -ENOENT);
 
 	env_viommu();
 	ck_assert_uint_eq(E.mmap_len, 65536);
@@ -492,7 +451,7 @@ START_TEST(viommu_alloc_and_mmap)
 	ck_assert_int_eq(isim_mmap(E.fd, E.mmap_off, E.mmap_len,
 				   PROT_READ | PROT_WRITE, MAP_SHARED, &p),
 			 -ENXIO);
-	ck_assert_int_eq(viommu_alloc(E.parent, &d, &unused), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &unused), 0);
 	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, unused, &E.v), 0);
 	ck_assert_uint_eq(isim_cmdqv_vintf_id(E.v), 1);
 	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, E.parent, &E.v),
@@ -509,12 +468,13 @@ START_TEST(vintf_exhaustion_and_vmids)
 	uint32_t a, b, c, parent2;
 
 	env_machine("num_vintfs=4,vmid_first=0x42", false);
-	ck_assert_int_eq(hwpt_alloc(E.dev_id, E.ioas,
-				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent2), 0);
-	ck_assert_int_eq(viommu_alloc(E.parent, &d, &a), 0);
-	ck_assert_int_eq(viommu_alloc(E.parent, &d, &b), 0);
-	ck_assert_int_eq(viommu_alloc(parent2, &d, &c), 0);
-	ck_assert_int_eq(viommu_alloc(parent2, &d, &E.viommu), -ENOSPC);
+	ck_assert_int_eq(hwpt_alloc(E.fd, E.dev_id, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent2),
+			 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &a), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &b), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(parent2, &d, &c), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(parent2, &d, &E.viommu), -ENOSPC);
 
 	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, a, &v), 0);
 	ck_assert_uint_eq(isim_cmdqv_vintf_id(v), 1);
@@ -533,7 +493,7 @@ START_TEST(vintf_exhaustion_and_vmids)
 
 	/* The lowest free VINTF is reused; the parent keeps its VMID. */
 	ck_assert_int_eq(obj_destroy(E.fd, a), 0);
-	ck_assert_int_eq(viommu_alloc(parent2, &d, &a), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(parent2, &d, &a), 0);
 	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, a, &v), 0);
 	ck_assert_uint_eq(isim_cmdqv_vintf_id(v), 1);
 	ck_assert_uint_eq(ISIM_CMDQV_VINTF_VMID(isim_cmdqv_vintf_config_reg(v)),
@@ -542,7 +502,7 @@ START_TEST(vintf_exhaustion_and_vmids)
 	/* 0x42's last user is gone: the next new parent gets it back. */
 	ck_assert_int_eq(obj_destroy(E.fd, a), 0);
 	ck_assert_int_eq(obj_destroy(E.fd, c), 0);
-	ck_assert_int_eq(viommu_alloc(E.parent, &d, &a), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &a), 0);
 	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, a, &v), 0);
 	ck_assert_uint_eq(ISIM_CMDQV_VINTF_VMID(isim_cmdqv_vintf_config_reg(v)),
 			  0x42);
@@ -550,7 +510,7 @@ START_TEST(vintf_exhaustion_and_vmids)
 
 	/* Only the host's VINTF: no vIOMMU at all. */
 	env_machine("num_vintfs=1,lvcmdqs_per_vintf=2", false);
-	ck_assert_int_eq(viommu_alloc(E.parent, &d, &a), -ENOSPC);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &a), -ENOSPC);
 	env_down();
 }
 END_TEST
@@ -941,8 +901,10 @@ START_TEST(vdevice_sid_and_atc)
 	int efd;
 
 	env_up("sids_per_vintf=2", false);
-	ck_assert_int_eq(vdev_alloc(1ull << 32, &vdev), -EINVAL);
-	ck_assert_int_eq(vdev_alloc(0x10, &vdev), 0);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, 1ull << 32,
+				    &vdev),
+			 -EINVAL);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, 0x10, &vdev), 0);
 	ck_assert_int_eq(tegra241_cmdqv_device_sid(E.dev, &psid), 0);
 	ck_assert_uint_eq(psid, 0x100);
 	ck_assert_int_eq(tegra241_cmdqv_device_sid(NULL, &psid), -EINVAL);
@@ -984,7 +946,7 @@ START_TEST(vdevice_sid_and_atc)
 	ck_assert_int_eq(isim_vcmdq_guest_wait(&g, sync), 0);
 
 	/* Two slots: a second device fits, a third vDEVICE does not. */
-	ck_assert_int_eq(vdev_alloc(0x10, &vdev), 0);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, 0x10, &vdev), 0);
 	ck_assert_int_eq(isim_device_add(E.m, E.iommu, "gpu1", &dev2), 0);
 	ck_assert_int_eq(isim_device_bind(E.fd, dev2, &other_dev), 0);
 	{
@@ -1159,7 +1121,7 @@ START_TEST(fail_nth)
 		int rc;
 
 		isim_fail_nth_set(nth);
-		rc = viommu_alloc(E.parent, &d, &viommu);
+		rc = cmdqv_viommu_alloc(E.parent, &d, &viommu);
 		if (!rc) {
 			E.viommu = viommu;
 			rc = hwq(0, Q0_GPA, 4096, &q0);

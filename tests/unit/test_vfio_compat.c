@@ -28,12 +28,6 @@ static uint32_t ioas_id, stdev_id, hwpt_id;
 
 /* ------------------------------------------------------------ helpers */
 
-static int test_cmd(struct iommu_test_cmd *cmd)
-{
-	cmd->size = sizeof(*cmd);
-	return isim_ioctl(tfd, IOMMU_TEST_CMD, cmd);
-}
-
 static int vfio_ioas(uint32_t op, uint32_t id, uint32_t *out)
 {
 	struct iommu_vfio_ioas cmd = {
@@ -46,45 +40,6 @@ static int vfio_ioas(uint32_t op, uint32_t id, uint32_t *out)
 	if (out)
 		*out = cmd.ioas_id;
 	return rc;
-}
-
-static int mock_domain(uint32_t ioas, uint32_t *stdev, uint32_t *hwpt)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = ioas,
-	};
-	int rc = test_cmd(&cmd);
-
-	if (!rc) {
-		*stdev = cmd.mock_domain.out_stdev_id;
-		*hwpt = cmd.mock_domain.out_hwpt_id;
-	}
-	return rc;
-}
-
-static int check_refs(const void *p, uint64_t len, uint32_t refs)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = len, .uptr = (uintptr_t)p,
-				.refs = refs },
-	};
-
-	return test_cmd(&cmd);
-}
-
-static int check_map(uint32_t hwpt, uint64_t iova, uint64_t len,
-		     const void *p)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
-		.id = hwpt,
-		.check_map = { .iova = iova, .length = len,
-			       .uptr = (uintptr_t)p },
-	};
-
-	return test_cmd(&cmd);
 }
 
 static int map_dma(uint64_t iova, const void *va, uint64_t len)
@@ -172,14 +127,14 @@ static void base_setup(void)
 					(void **)&buf), 0);
 	memset(buf, 0, BUF_PAGES * ps);
 	ck_assert_int_eq(ioas_alloc(tfd, &ioas_id), 0);
-	ck_assert_int_eq(test_cmd(&cmd), 0);
+	ck_assert_int_eq(test_cmd(tfd, &cmd), 0);
 }
 
 /* The upstream vfio_compat_mock_domain fixture, before SET_IOMMU. */
 static void compat_setup(void)
 {
 	base_setup();
-	ck_assert_int_eq(mock_domain(ioas_id, &stdev_id, &hwpt_id), 0);
+	ck_assert_int_eq(mock_domain(tfd, ioas_id, &stdev_id, &hwpt_id), 0);
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, ioas_id, NULL), 0);
 }
 
@@ -205,7 +160,7 @@ static void teardown(void)
 	isim_close(tfd);
 	/* As the kselftest teardown: nothing is left pinned. */
 	ck_assert_int_eq(isim_open(tm, &tfd), 0);
-	ck_assert_int_eq(check_refs(buf, BUF_PAGES * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, BUF_PAGES * ps, 0), 0);
 	isim_close(tfd);
 	tfd = NULL;
 	ck_assert_msg(isim_check(tm, report, sizeof(report)) == 0, "%s",
@@ -242,7 +197,7 @@ START_TEST(vfio_ioas_rows)
 	/* SET: the ID must be a live IOAS. */
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, 0, NULL), -ENOENT);
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, 99, NULL), -ENOENT);
-	ck_assert_int_eq(mock_domain(ioas_id, &stdev_id, &hwpt_id), 0);
+	ck_assert_int_eq(mock_domain(tfd, ioas_id, &stdev_id, &hwpt_id), 0);
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, hwpt_id, NULL),
 			 -ENOENT);
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_GET, 0, NULL), -ENODEV);
@@ -358,7 +313,7 @@ START_TEST(container_numbers)
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, ioas_id, NULL), 0);
 	ck_assert_int_eq(isim_ioctl(tfd, VFIO_CHECK_EXTENSION,
 				    ARG(VFIO_DMA_CC_IOMMU)), 1);
-	ck_assert_int_eq(mock_domain(ioas_id, &stdev_id, &hwpt_id), 0);
+	ck_assert_int_eq(mock_domain(tfd, ioas_id, &stdev_id, &hwpt_id), 0);
 	ck_assert_int_eq(isim_ioctl(tfd, VFIO_CHECK_EXTENSION,
 				    ARG(VFIO_DMA_CC_IOMMU)), 0);
 
@@ -396,7 +351,7 @@ START_TEST(set_iommu_rows)
 				    ARG(VFIO_TYPE1_IOMMU)), -ENODEV);
 
 	/* v2 leaves large pages on; v1 turns them off. */
-	ck_assert_int_eq(mock_domain(ioas_id, &stdev_id, &hwpt_id), 0);
+	ck_assert_int_eq(mock_domain(tfd, ioas_id, &stdev_id, &hwpt_id), 0);
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, ioas_id, NULL), 0);
 	ck_assert_int_eq(isim_ioctl(tfd, VFIO_SET_IOMMU,
 				    ARG(VFIO_TYPE1v2_IOMMU)), 0);
@@ -449,7 +404,7 @@ START_TEST(map_dma_rows)
 	cmd.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 	ck_assert_int_eq(isim_ioctl(tfd, VFIO_IOMMU_MAP_DMA, &cmd), -ENODEV);
 
-	ck_assert_int_eq(mock_domain(ioas_id, &stdev_id, &hwpt_id), 0);
+	ck_assert_int_eq(mock_domain(tfd, ioas_id, &stdev_id, &hwpt_id), 0);
 	ck_assert_int_eq(vfio_ioas(IOMMU_VFIO_IOAS_SET, ioas_id, NULL), 0);
 	/* Always at the fixed IOVA, with the IOAS rules behind it. */
 	cmd.iova = 0;
@@ -463,8 +418,8 @@ START_TEST(map_dma_rows)
 	cmd.iova = X;
 	ck_assert_int_eq(isim_ioctl(tfd, VFIO_IOMMU_MAP_DMA, &cmd), 0);
 	ck_assert_int_eq(isim_ioctl(tfd, VFIO_IOMMU_MAP_DMA, &cmd), -EEXIST);
-	ck_assert_int_eq(check_map(hwpt_id, X, ps, buf), 0);
-	ck_assert_int_eq(check_refs(buf, ps, 1), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_id, X, ps, buf), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, ps, 1), 0);
 	/* A larger argsz is fine; the struct is not written back. */
 	cmd.argsz = 4096;
 	cmd.iova = X + ps;
@@ -570,7 +525,7 @@ START_TEST(unmap_dma_reply)
 	ck_assert_uint_eq(arg.cmd.size, 2 * ps);
 	for (size_t i = 0; i < sizeof(arg.tail); i++)
 		ck_assert_uint_eq(arg.tail[i], 0xAA);
-	ck_assert_int_eq(check_refs(buf, 2 * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, 2 * ps, 0), 0);
 }
 END_TEST
 
@@ -585,7 +540,7 @@ START_TEST(v2_no_split)
 	ck_assert_int_eq(unmap_dma(0, X + ps, ps, &out), -ENOENT);
 	ck_assert_int_eq(unmap_dma(0, X + 3 * ps, ps, &out), -ENOENT);
 	ck_assert_uint_eq(areas(ioas_id, NULL, 0), 1);
-	ck_assert_int_eq(check_map(hwpt_id, X, 4 * ps, buf), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_id, X, 4 * ps, buf), 0);
 	ck_assert_int_eq(unmap_dma(0, X, 4 * ps, &out), 0);
 	ck_assert_uint_eq(out, 4 * ps);
 }
@@ -606,12 +561,13 @@ START_TEST(v1_split)
 	ck_assert_uint_eq(a[1][0], X + 5 * ps);
 	ck_assert_uint_eq(a[1][1], X + 8 * ps - 1);
 	/* The rest still maps the same bytes, and only they are pinned. */
-	ck_assert_int_eq(check_map(hwpt_id, X, 2 * ps, buf), 0);
-	ck_assert_int_eq(check_map(hwpt_id, X + 5 * ps, 3 * ps, buf + 5 * ps),
+	ck_assert_int_eq(md_check_map(tfd, hwpt_id, X, 2 * ps, buf), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_id, X + 5 * ps, 3 * ps,
+				      buf + 5 * ps),
 			 0);
-	ck_assert_int_eq(check_refs(buf, 2 * ps, 1), 0);
-	ck_assert_int_eq(check_refs(buf + 2 * ps, 3 * ps, 0), 0);
-	ck_assert_int_eq(check_refs(buf + 5 * ps, 3 * ps, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, 2 * ps, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf + 2 * ps, 3 * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf + 5 * ps, 3 * ps, 1), 0);
 	assert_invariants(tm);
 	/* The first page and the last page (a cut at IOVA - 1 only). */
 	ck_assert_int_eq(unmap_dma(0, X, ps, &out), 0);
@@ -626,9 +582,11 @@ START_TEST(v1_split)
 	ck_assert_uint_eq(out, 2 * ps);
 	ck_assert_uint_eq(areas(ioas_id, a, 4), 1);
 	ck_assert_uint_eq(a[0][0], X + 6 * ps);
-	ck_assert_int_eq(check_map(hwpt_id, X + 6 * ps, ps, buf + 6 * ps), 0);
-	ck_assert_int_eq(check_refs(buf, 6 * ps, 0), 0);
-	ck_assert_int_eq(check_refs(buf + 6 * ps, ps, 1), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_id, X + 6 * ps, ps,
+				      buf + 6 * ps),
+			 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, 6 * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf + 6 * ps, ps, 1), 0);
 	ck_assert_int_eq(unmap_dma(VFIO_DMA_UNMAP_FLAG_ALL, 0, 0, &out), 0);
 	ck_assert_uint_eq(out, ps);
 }
@@ -655,11 +613,11 @@ START_TEST(v1_cut_rows)
 	ck_assert_uint_eq(a[0][1], X + ps - 1);
 	ck_assert_int_eq(unmap_dma(0, X + ps, ps / 2, &out), -EINVAL);
 	ck_assert_uint_eq(areas(ioas_id, NULL, 0), 2);
-	ck_assert_int_eq(check_map(hwpt_id, X, 4 * ps, buf), 0);
+	ck_assert_int_eq(md_check_map(tfd, hwpt_id, X, 4 * ps, buf), 0);
 	assert_invariants(tm);
 
 	/* An area under an access pin cannot be cut. */
-	ck_assert_int_eq(test_cmd(&acc), 0);
+	ck_assert_int_eq(test_cmd(tfd, &acc), 0);
 	fd = (int)acc.create_access.out_access_fd;
 	{
 		struct iommu_test_cmd pin = {
@@ -669,7 +627,7 @@ START_TEST(v1_cut_rows)
 					  .uptr = (uintptr_t)(buf + 2 * ps) },
 		};
 
-		ck_assert_int_eq(test_cmd(&pin), 0);
+		ck_assert_int_eq(test_cmd(tfd, &pin), 0);
 	}
 	ck_assert_int_eq(unmap_dma(0, X + 2 * ps, ps, &out), -EINVAL);
 	ck_assert_uint_eq(areas(ioas_id, NULL, 0), 2);
@@ -771,7 +729,7 @@ START_TEST(small_pages_shuffled)
 
 	for (unsigned i = 0; i < BUF_PAGES; i++)
 		ck_assert_int_eq(map_dma(X + i * ps, buf + i * ps, ps), 0);
-	ck_assert_int_eq(check_refs(buf, BUF_PAGES * ps, 1), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf, BUF_PAGES * ps, 1), 0);
 	for (unsigned i = 0; i < BUF_PAGES; i++) {
 		ck_assert_int_eq(unmap_dma(0, X + order[i] * ps, ps, &out), 0);
 		ck_assert_uint_eq(out, ps);
@@ -832,14 +790,14 @@ START_TEST(v1_cut_fail_nth)
 			break;
 		ck_assert_int_eq(rc, -ENOMEM);
 		/* Whatever was cut is still mapped and pinned once. */
-		ck_assert_int_eq(check_map(hwpt_id, X, 8 * ps, buf), 0);
-		ck_assert_int_eq(check_refs(buf, 8 * ps, 1), 0);
+		ck_assert_int_eq(md_check_map(tfd, hwpt_id, X, 8 * ps, buf), 0);
+		ck_assert_int_eq(md_check_refs(tfd, buf, 8 * ps, 1), 0);
 	}
 	ck_assert_uint_gt(n, 1);
 	ck_assert_uint_lt(n, 100);
 	ck_assert_uint_eq(out, 2 * ps);
 	ck_assert_uint_eq(areas(ioas_id, NULL, 0), 2);
-	ck_assert_int_eq(check_refs(buf + 3 * ps, 2 * ps, 0), 0);
+	ck_assert_int_eq(md_check_refs(tfd, buf + 3 * ps, 2 * ps, 0), 0);
 }
 END_TEST
 
@@ -919,7 +877,7 @@ START_TEST(get_info_caps)
 	struct vfio_iommu_type1_info_cap_iova_range *r = (void *)(ibuf + 40);
 	const uint32_t full = 24 + 16 + 16 + 2 * 16;
 
-	ck_assert_int_eq(test_cmd(&resv), 0);
+	ck_assert_int_eq(test_cmd(tfd, &resv), 0);
 	/* The pre-capability ABI: 16 bytes in, 16 bytes out. */
 	ck_assert_int_eq(get_info(16), 0);
 	ck_assert_uint_eq(info->flags,
