@@ -263,6 +263,30 @@ static void access_unpin_range(struct io_pagetable *iopt, uint64_t iova,
 	ISIM_WARN_ON(iopt->m, !iopt_area_contig_done(&iter));
 }
 
+/*
+ * The common start of pin and rw: validate [iova, +length), then hold
+ * ioas_lock and the IOAS's iova_rwsem (read) for the walk.  -ENOENT when
+ * the access is not attached.
+ */
+static int access_lock_range(struct iommufd_access *access, uint64_t iova,
+			     uint64_t length, uint64_t *last_iova,
+			     struct io_pagetable **iopt)
+{
+	if (!length)
+		return -EINVAL;
+	if (iova + (length - 1) < iova)
+		return -EOVERFLOW;
+	*last_iova = iova + length - 1;
+	pthread_mutex_lock(&access->ioas_lock);
+	if (!access->ioas) {
+		pthread_mutex_unlock(&access->ioas_lock);
+		return -ENOENT;
+	}
+	*iopt = &access->ioas->iopt;
+	pthread_rwlock_rdlock(&(*iopt)->iova_rwsem);
+	return 0;
+}
+
 int iommufd_access_pin_pages(struct iommufd_access *access, uint64_t iova,
 			     uint64_t length, uint64_t *out_pfns,
 			     unsigned flags)
@@ -271,22 +295,12 @@ int iommufd_access_pin_pages(struct iommufd_access *access, uint64_t iova,
 	struct io_pagetable *iopt;
 	struct iopt_area *area;
 	uint64_t last_iova, ps;
-	int rc = 0;
+	int rc;
 
-	if (!length)
-		return -EINVAL;
-	if (iova + (length - 1) < iova)
-		return -EOVERFLOW;
-	last_iova = iova + length - 1;
-
-	pthread_mutex_lock(&access->ioas_lock);
-	if (!access->ioas) {
-		pthread_mutex_unlock(&access->ioas_lock);
-		return -ENOENT;
-	}
-	iopt = &access->ioas->iopt;
+	rc = access_lock_range(access, iova, length, &last_iova, &iopt);
+	if (rc)
+		return rc;
 	ps = iopt->m->cfg.page_size;
-	pthread_rwlock_rdlock(&iopt->iova_rwsem);
 	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
 		uint64_t last = iopt_area_contig_last(&iter);
 		uint64_t index = iopt_area_start_byte(area, iter.cur_iova, ps) / ps;
@@ -353,22 +367,12 @@ int iommufd_access_rw(struct iommufd_access *access, uint64_t iova,
 	struct iopt_area *area;
 	uint64_t last_iova, ps;
 	char *p = data;
-	int rc = 0;
+	int rc;
 
-	if (!length)
-		return -EINVAL;
-	if (iova + (length - 1) < iova)
-		return -EOVERFLOW;
-	last_iova = iova + length - 1;
-
-	pthread_mutex_lock(&access->ioas_lock);
-	if (!access->ioas) {
-		pthread_mutex_unlock(&access->ioas_lock);
-		return -ENOENT;
-	}
-	iopt = &access->ioas->iopt;
+	rc = access_lock_range(access, iova, length, &last_iova, &iopt);
+	if (rc)
+		return rc;
 	ps = iopt->m->cfg.page_size;
-	pthread_rwlock_rdlock(&iopt->iova_rwsem);
 	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
 		uint64_t last = iopt_area_contig_last(&iter);
 		uint64_t bytes = last - iter.cur_iova + 1;
