@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sim/lib/idr.h"
 #include "sim/lib/interval_tree.h"
@@ -88,6 +89,12 @@ struct iopt_pages {
 	uint64_t last_npinned;	/* charged to the account */
 	enum iopt_address_type type;
 	uint64_t uptr;		/* USER: page-aligned-down VA */
+	/*
+	 * USER: the process whose memory uptr is (the kernel's source mm):
+	 * 0 for the process the library runs in, else another process an
+	 * ioctl was run for (isim_uaccess_set_pid).
+	 */
+	pid_t pid;
 	int fd;			/* FILE: our duplicate of the memfd */
 	uint64_t start;		/* FILE: page-aligned-down file offset */
 	bool writable;

@@ -8,8 +8,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "sim/iommufd/domain.h"
@@ -69,6 +71,7 @@ struct iopt_pages *iopt_alloc_user_pages(struct isim_machine *m, void *uptr,
 	if (!IS_ERR(pages)) {
 		pages->type = IOPT_ADDRESS_USER;
 		pages->uptr = va - va % m->cfg.page_size;
+		pages->pid = isim_uaccess_pid();
 	}
 	return pages;
 }
@@ -227,6 +230,53 @@ static void runs_remove(struct iopt_pages *pages, uint64_t first,
 	}
 }
 
+/*
+ * The kernel pins user pages through the mm of the process that mapped
+ * them (the pages object's source mm), even when another process asks.
+ * Frames here are always our own VAs, so the memory of another process
+ * (a forked child whose ioctl the preload library ran for it) can only be
+ * pinned where the same VA reaches the same memory in both, as it does for
+ * a MAP_SHARED mapping made before the fork.  We check only that the other
+ * process still exists and has the page mapped (a 1-byte read of it); a
+ * process that is gone has no mm, and pinning its memory fails with
+ * -EFAULT as in the kernel.  Our own memory needs no check here.
+ */
+static int pages_check_source(struct iopt_pages *pages, uint64_t va,
+			      uint64_t npages)
+{
+	uint64_t ps = page_size_of(pages);
+	struct iovec r[64], l;
+	char bytes[64];
+
+	if (!pages->pid)
+		return 0;
+	while (npages) {
+		unsigned n = npages < 64 ? (unsigned)npages : 64;
+
+		for (unsigned i = 0; i < n; i++)
+			r[i] = (struct iovec){
+				(void *)(uintptr_t)(va + i * ps), 1 };
+		l = (struct iovec){ bytes, n };
+		if (process_vm_readv(pages->pid, &l, 1, r, n, 0) != (ssize_t)n)
+			return -EFAULT;
+		va += (uint64_t)n * ps;
+		npages -= n;
+	}
+	return 0;
+}
+
+/* Whether every index of [first, last] has a pinned frame. */
+static bool pages_all_pinned(struct iopt_pages *pages, uint64_t first,
+			     uint64_t last)
+{
+	struct isim_itree_span_iter span;
+
+	isim_itree_for_each_span(&span, &pages->pfn_runs, first, last)
+		if (span.is_hole)
+			return false;
+	return true;
+}
+
 /* Pin indices [first, last] from memory and record their runs. */
 static int pages_pin_range(struct iopt_pages *pages, uint64_t first,
 			   uint64_t last)
@@ -244,6 +294,11 @@ static int pages_pin_range(struct iopt_pages *pages, uint64_t first,
 
 		if (n > PIN_CHUNK)
 			n = PIN_CHUNK;
+		if (pages->type == IOPT_ADDRESS_USER)
+			rc = pages_check_source(pages, pages->uptr + idx * ps,
+						n);
+		if (rc)
+			break;
 		if (pages->type == IOPT_ADDRESS_USER)
 			rc = isim_vm_pin(pages->m->vm, pages->uptr + idx * ps,
 					 n, pages->writable, pfns);
@@ -573,9 +628,34 @@ int iopt_pages_rw_access(struct iopt_pages *pages, uint64_t start_byte,
 		return -EPERM;
 	if (pages->type == IOPT_ADDRESS_USER) {
 		void *uva = (void *)(uintptr_t)(pages->uptr + start_byte);
+		pid_t saved = isim_uaccess_set_pid(pages->pid);
+		int rc;
 
-		return write ? isim_copy_to_user(uva, data, length) :
-			       isim_copy_from_user(data, uva, length);
+		/*
+		 * The memory of the process that mapped it, like the kernel's
+		 * access through the source mm.  When that process is gone,
+		 * the kernel still reaches the pages that are pinned; ours
+		 * are our own VAs (see pages_check_source), so copy there.
+		 */
+		rc = write ? isim_copy_to_user(uva, data, length) :
+			     isim_copy_from_user(data, uva, length);
+		if (rc && length && pages->pid && kill(pages->pid, 0) &&
+		    errno == ESRCH) {
+			uint64_t ps = page_size_of(pages);
+			bool pinned;
+
+			pthread_mutex_lock(&pages->mutex);
+			pinned = pages_all_pinned(pages, start_byte / ps,
+						  (start_byte + length - 1) / ps);
+			pthread_mutex_unlock(&pages->mutex);
+			if (pinned) {
+				isim_uaccess_set_pid(0);
+				rc = write ? isim_copy_to_user(uva, data, length) :
+					     isim_copy_from_user(data, uva, length);
+			}
+		}
+		isim_uaccess_set_pid(saved);
+		return rc;
 	}
 	n = write ? pwrite(pages->fd, data, length,
 			   (off_t)(pages->start + start_byte)) :

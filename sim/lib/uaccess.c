@@ -1,7 +1,9 @@
 /*
- * User copies through process_vm_readv/writev on our own pid: the kernel
- * checks the mapping and its protection for us and answers EFAULT for an
- * unmapped or (for writes) read-only range, without a signal.
+ * User copies through process_vm_readv/writev on our own pid (or, while a
+ * thread runs an ioctl on behalf of another process, on that process's
+ * pid; see isim_uaccess_set_pid): the kernel checks the mapping and its
+ * protection for us and answers EFAULT for an unmapped or (for writes)
+ * read-only range, without a signal.
  */
 #include "config.h"
 
@@ -12,16 +14,33 @@
 
 #include "sim/lib/uaccess.h"
 
+/* 0: the calling process itself. */
+static __thread pid_t uaccess_pid;
+
+pid_t isim_uaccess_set_pid(pid_t pid)
+{
+	pid_t old = uaccess_pid;
+
+	uaccess_pid = pid;
+	return old;
+}
+
+pid_t isim_uaccess_pid(void)
+{
+	return uaccess_pid;
+}
+
 static int vm_copy(void *local, void *remote, size_t len, int write)
 {
 	struct iovec l = { .iov_base = local, .iov_len = len };
 	struct iovec r = { .iov_base = remote, .iov_len = len };
+	pid_t pid = uaccess_pid ? uaccess_pid : getpid();
 	ssize_t n;
 
 	if (!len)
 		return 0;
-	n = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0) :
-		    process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+	n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) :
+		    process_vm_readv(pid, &l, 1, &r, 1, 0);
 	return n == (ssize_t)len ? 0 : -EFAULT;
 }
 

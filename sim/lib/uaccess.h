@@ -9,6 +9,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Whose memory "user" means.  By default (0) it is the calling process's
+ * own, as for any caller of the library.  The preload library's fork
+ * server runs an ioctl that a forked child sent it with the child's pid
+ * set here for the calling thread, so the ioctl's user copies reach the
+ * child's memory, as the kernel's copies reach the caller's.  0 restores
+ * the default.  Returns the previous setting, to restore afterwards.
+ */
+pid_t isim_uaccess_set_pid(pid_t pid);
+/* That setting: 0 (the default) means the calling process itself. */
+pid_t isim_uaccess_pid(void);
 
 int isim_copy_from_user(void *dst, const void *usrc, size_t len);
 int isim_copy_to_user(void *udst, const void *src, size_t len);

@@ -123,6 +123,15 @@ enum pl_kind {
 struct pl_ctx {
 	atomic_int refs;
 	struct isim_fd *ifd;
+	/*
+	 * The process whose simulator holds the context, and how its fork
+	 * server is reached (preload.c, "fork server"): a forked child that
+	 * inherited the fd sends its ioctls there.
+	 */
+	pid_t owner;
+	uint64_t server;	/* @owner's server address nonce; 0: none */
+	uint64_t id;		/* unique within @owner */
+	struct pl_ctx *next;	/* @owner's list of live contexts */
 };
 
 /*

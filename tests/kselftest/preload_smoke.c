@@ -7,7 +7,8 @@
  * by luck: -1/errno conversion, dup and close of our fds, the iommufd kept
  * alive by an access fd, fail-nth files, the fake debugfs and mock bus,
  * MAP_HUGETLB emulation, vEVENTQ fds (read and poll) and mmap of the
- * iommufd, fork (the child works on its own copy), and many threads
+ * iommufd, fork (the child's ioctls on an inherited iommufd act on the
+ * parent's context, as in the kernel), and many threads
  * opening, mapping and closing at once beside ordinary file I/O.
  */
 #include "config.h"
@@ -348,24 +349,46 @@ static void test_viommu_fds(void)
 	CHECK(close(fd) == 0);
 }
 
-/* fork(): the child drives its own copy of the simulator. */
+/*
+ * fork(): the child's ioctls on the inherited iommufd act on the parent's
+ * context (through the opening process's fork server), and user memory is
+ * the child's: its ioctl structs and, for a MAP_SHARED buffer mapped
+ * before the fork, the pages it maps.
+ */
 static void test_fork(void)
 {
-	int fd = iommu_open(), status;
+	struct iommu_ioas_unmap unmap = { .size = sizeof(unmap), .ioas_id = 1 };
+	size_t len = 4 * page;
+	int fd = iommu_open(), status, pipefd[2];
+	void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	pid_t child;
 
+	CHECK(buf != MAP_FAILED);
+	CHECK(pipe(pipefd) == 0);
 	CHECK(ioas_alloc(fd) == 1);
 	child = fork();
 	CHECK(child >= 0);
 	if (!child) {
+		uint64_t iova;
+
 		CHECK(ioas_alloc(fd) == 2);
 		CHECK(ioas_alloc(fd) == 3);
+		iova = ioas_map(fd, 1, buf, len);
+		CHECK(write(pipefd[1], &iova, sizeof(iova)) == sizeof(iova));
 		_exit(0);
 	}
 	CHECK(waitpid(child, &status, 0) == child);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK(ioas_alloc(fd) == 2);
+	CHECK(read(pipefd[0], &unmap.iova, sizeof(unmap.iova)) ==
+	      sizeof(unmap.iova));
+	CHECK(ioas_alloc(fd) == 4);
+	unmap.length = len;
+	CHECK(ioctl(fd, IOMMU_IOAS_UNMAP, &unmap) == 0);
+	CHECK(unmap.length == len);
+	CHECK(close(pipefd[0]) == 0 && close(pipefd[1]) == 0);
 	CHECK(close(fd) == 0);
+	CHECK(munmap(buf, len) == 0);
 }
 
 /* Threads: contexts come and go while ordinary fds pass through. */
