@@ -3,16 +3,16 @@
  * unmodified program (the kernel's iommufd selftest in particular) open
  * /dev/iommu and drive the simulator through ordinary system calls.  This
  * file owns the file side: the table of fds that are ours, the open family
- * (whose paths fakefs.c classifies), close and dup, ioctl (an iommufd's go
- * to isim_ioctl, with -errno turned into -1 and errno), and read/write on
- * the fds the simulator hands out (access, fault and vEVENTQ fds: real
- * eventfds, so poll() needs no help).  Every other call, and every call the
- * simulator itself makes while it runs, goes to the next definition in
- * libc.  One machine serves the whole process and is made on the first
- * open of /dev/iommu.  After fork() a child's ioctls on an inherited
- * iommufd go to the opening process's fork server, so they act on the one
- * context as in the kernel; everything else the child does works on its
- * own copy of the machine (see docs/kselftest.md).
+ * (whose paths fakefs.c classifies), close and dup, and ioctl (an
+ * iommufd's go to isim_ioctl, with -errno turned into -1 and errno);
+ * read/write on the fds the simulator hands out are in rw.c, the ioctl log
+ * in log.c.  Every other call, and every call the simulator itself makes
+ * while it runs, goes to the next definition in libc.  One machine serves
+ * the whole process and is made on the first open of /dev/iommu.  After
+ * fork() a child's ioctls on an inherited iommufd go to the opening
+ * process's fork server (forward.c), so they act on the one context as in
+ * the kernel; everything else the child does works on its own copy of the
+ * machine (see docs/kselftest.md).
  */
 #include "config.h"
 
@@ -186,260 +186,16 @@ void pl_ctx_get(struct pl_ctx *ctx)
 	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
 }
 
-static void srv_unlink(struct pl_ctx *ctx);
-
 void pl_ctx_put(struct pl_ctx *ctx)
 {
 	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	srv_unlink(ctx);
+	pl_fwd_unlink(ctx);
 	/* The file's release: everything the context still holds goes. */
 	pl_enter();
 	isim_close(ctx->ifd);
 	pl_leave();
 	free(ctx);
-}
-
-/* ------------------------------------------------------- fork server */
-
-/*
- * In the kernel an iommufd is one object that every process holding the
- * fd reaches: a child of fork() that maps through an inherited iommufd
- * changes the parent's IOAS, and its pages are pinned from the child's mm.
- * Here a context lives in the memory of the process that opened
- * /dev/iommu, and a child only has a stale copy of it.  So that process
- * runs a server thread on an abstract unix socket, and a process that
- * holds an iommufd it did not open (ctx->owner is not its pid) sends each
- * ioctl on it there: the context's id, the request, the argument pointer
- * (in the sender's memory) and its pid, which SO_PEERCRED confirms.  The
- * server runs the ioctl with the thread's user copies aimed at the
- * sender's memory (isim_uaccess_set_pid) and answers with the result.
- * Pages the sender maps remember its pid (pages.c).
- *
- * Only ioctls on the iommufd itself are sent; read/write/mmap on fds the
- * simulator handed out, and fds that a sent ioctl makes (an access fd,
- * say), stay with the child's copy or are not the child's to use.  When
- * the server cannot be reached (its process is gone) the child falls back
- * to its own copy, as before.
- */
-static pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t srv_pid;		/* the process the server thread runs in */
-static uint64_t srv_nonce;	/* in its address; 0: no server */
-static uint64_t srv_next_id;
-static struct pl_ctx *srv_ctxs;	/* srv_pid's live contexts */
-
-struct pl_srv_req {
-	uint64_t ctx_id;
-	uint64_t request;
-	uint64_t arg;
-	int32_t pid;
-	int32_t pad;
-};
-
-static socklen_t srv_addr(pid_t owner, uint64_t nonce, struct sockaddr_un *sa)
-{
-	int n;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	/* sun_path[0] stays 0: the abstract namespace, nothing to unlink. */
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
-		     "iommufd-sim.%d.%016" PRIx64, (int)owner, nonce);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-}
-
-/* A reference to our live context @id, or NULL. */
-static struct pl_ctx *srv_ctx_get(uint64_t id)
-{
-	struct pl_ctx *ctx;
-
-	pthread_mutex_lock(&srv_lock);
-	for (ctx = srv_ctxs; ctx; ctx = ctx->next) {
-		int refs = atomic_load(&ctx->refs);
-
-		if (ctx->id != id)
-			continue;
-		/* Not one whose last reference is being dropped. */
-		while (refs && !atomic_compare_exchange_weak(&ctx->refs, &refs,
-							     refs + 1))
-			;
-		if (!refs)
-			ctx = NULL;
-		break;
-	}
-	pthread_mutex_unlock(&srv_lock);
-	return ctx;
-}
-
-static void srv_unlink(struct pl_ctx *ctx)
-{
-	pthread_mutex_lock(&srv_lock);
-	for (struct pl_ctx **pp = &srv_ctxs; *pp; pp = &(*pp)->next) {
-		if (*pp == ctx) {
-			*pp = ctx->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&srv_lock);
-}
-
-static bool io_full(int s, void *buf, size_t len, bool out)
-{
-	while (len) {
-		ssize_t n = out ? send(s, buf, len, MSG_NOSIGNAL) :
-				  recv(s, buf, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf = (char *)buf + n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-static void srv_serve(int c)
-{
-	struct pl_srv_req req;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct pl_ctx *ctx;
-	int32_t rc = -EBADF;
-
-	if (!io_full(c, &req, sizeof(req), false))
-		return;
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    cred.pid != req.pid || cred.uid != getuid()) {
-		rc = -EPERM;
-	} else if ((ctx = srv_ctx_get(req.ctx_id))) {
-		pid_t saved = isim_uaccess_set_pid(req.pid);
-
-		rc = isim_ioctl(ctx->ifd, (unsigned long)req.request,
-				(void *)(uintptr_t)req.arg);
-		isim_uaccess_set_pid(saved);
-		pl_ctx_put(ctx);
-	}
-	io_full(c, &rc, sizeof(rc), true);
-}
-
-static void *srv_main(void *arg)
-{
-	int lfd = (int)(intptr_t)arg;
-
-	/* Everything this thread does goes straight to libc. */
-	pl_enter();
-	for (;;) {
-		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			break;
-		}
-		srv_serve(c);
-		real_close()(c);
-	}
-	return NULL;
-}
-
-/* Start this process's server if it has none; its nonce, or 0. */
-static uint64_t srv_start(void)
-{
-	pid_t self = getpid();
-	struct sockaddr_un sa;
-	struct timespec ts;
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t thr;
-	uint64_t nonce;
-	int lfd, err;
-
-	pthread_mutex_lock(&srv_lock);
-	if (srv_pid == self)
-		goto out;
-	/* A child's copy: the contexts and the server are its parent's. */
-	srv_pid = self;
-	srv_nonce = 0;
-	srv_ctxs = NULL;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	nonce = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^
-		((uint64_t)self << 40) ^ (uintptr_t)&sa;
-	nonce |= 1;
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		goto out;
-	if (bind(lfd, (struct sockaddr *)&sa, srv_addr(self, nonce, &sa)) ||
-	    listen(lfd, 64)) {
-		real_close()(lfd);
-		goto out;
-	}
-	/* No signal of the program's is delivered to the server thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&thr, &attr, srv_main, (void *)(intptr_t)lfd);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		real_close()(lfd);
-		goto out;
-	}
-	srv_nonce = nonce;
-out:
-	nonce = srv_nonce;
-	pthread_mutex_unlock(&srv_lock);
-	return nonce;
-}
-
-/* Make @ctx, just opened here, reachable from our children. */
-static void srv_register(struct pl_ctx *ctx)
-{
-	ctx->server = srv_start();
-	ctx->owner = getpid();
-	pthread_mutex_lock(&srv_lock);
-	ctx->id = ++srv_next_id;
-	ctx->next = srv_ctxs;
-	srv_ctxs = ctx;
-	pthread_mutex_unlock(&srv_lock);
-}
-
-/*
- * Run an ioctl on @ctx, which another process opened, in that process.
- * False when its server cannot be reached; *@rc is the result otherwise.
- */
-static bool srv_forward(struct pl_ctx *ctx, unsigned long request, void *arg,
-			int *rc)
-{
-	struct pl_srv_req req = {
-		.ctx_id = ctx->id,
-		.request = request,
-		.arg = (uintptr_t)arg,
-		.pid = getpid(),
-	};
-	struct sockaddr_un sa;
-	socklen_t len;
-	int32_t r;
-	bool ok = false;
-	int s;
-
-	if (!ctx->server)
-		return false;
-	len = srv_addr(ctx->owner, ctx->server, &sa);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return false;
-	if (!connect(s, (struct sockaddr *)&sa, len)) {
-		ok = true;
-		if (io_full(s, &req, sizeof(req), true) &&
-		    io_full(s, &r, sizeof(r), false))
-			*rc = r;
-		else
-			*rc = -EIO;	/* the server went away meanwhile */
-	}
-	real_close()(s);
-	return ok;
 }
 
 /* ------------------------------------------------------------ fd table */
@@ -606,7 +362,7 @@ int pl_open_iommufd(int flags)
 		goto err_close;
 	}
 	atomic_init(&ctx->refs, 1);
-	srv_register(ctx);
+	pl_fwd_register(ctx);
 	f = file_new(PL_IOMMUFD, fd, ctx);
 	pl_ctx_put(ctx);	/* the file holds it now (or it is gone) */
 	if (!f || file_install(fd, f)) {
@@ -975,8 +731,8 @@ int ioctl(int fd, unsigned long request, ...)
 		return rc;
 	}
 	if (f->kind == PL_IOMMUFD && f->ctx->owner != getpid() &&
-	    srv_forward(f->ctx, request, arg, &rc)) {
-		/* Run by the process that opened it; see "fork server". */
+	    pl_fwd_ioctl(f->ctx, request, arg, &rc)) {
+		/* Run by the process that opened it; see forward.c. */
 		if (rc < 0)
 			pl_log_ioctl(request, arg, rc);
 	} else if (f->kind == PL_IOMMUFD) {
@@ -998,236 +754,6 @@ int ioctl(int fd, unsigned long request, ...)
 	return rc;
 }
 
-/* ------------------------------------------------------ read and write */
-
-static ssize_t file_read(struct pl_file *f, void *buf, size_t count,
-			 off_t pos, bool use_pos)
-{
-	ssize_t rc;
-
-	switch (f->kind) {
-	case PL_ANON:
-		if (use_pos) {
-			rc = -ESPIPE;
-			break;
-		}
-		pl_enter();
-		rc = isim_read(f->ctx->ifd, f->fd, buf, count);
-		pl_leave();
-		break;
-	case PL_FAILNTH:
-		return pl_failnth_read(f, buf, count, pos, use_pos);
-	default:
-		rc = -EINVAL;	/* an iommufd has no read() */
-		break;
-	}
-	if (rc < 0) {
-		errno = (int)-rc;
-		return -1;
-	}
-	return rc;
-}
-
-static ssize_t file_write(struct pl_file *f, const void *buf, size_t count,
-			  bool use_pos)
-{
-	ssize_t rc;
-
-	switch (f->kind) {
-	case PL_ANON:
-		if (use_pos) {
-			rc = -ESPIPE;
-			break;
-		}
-		pl_enter();
-		rc = isim_write(f->ctx->ifd, f->fd, buf, count);
-		pl_leave();
-		break;
-	case PL_FAILNTH:
-		return pl_failnth_write(f, buf, count);
-	default:
-		rc = -EINVAL;
-		break;
-	}
-	if (rc < 0) {
-		errno = (int)-rc;
-		return -1;
-	}
-	return rc;
-}
-
-#define WITH_FILE(fd, passthrough, call)                                   \
-	do {                                                               \
-		struct pl_file *f_;                                        \
-		ssize_t rc_;                                               \
-		if (pl_in_sim || !(f_ = pl_file_get(fd)))                  \
-			return passthrough;                                \
-		rc_ = call;                                                \
-		pl_file_put(f_);                                           \
-		return rc_;                                                \
-	} while (0)
-
-ssize_t read(int fd, void *buf, size_t count)
-{
-	WITH_FILE(fd, real_read()(fd, buf, count),
-		  file_read(f_, buf, count, 0, false));
-}
-
-ssize_t write(int fd, const void *buf, size_t count)
-{
-	WITH_FILE(fd, real_write()(fd, buf, count),
-		  file_write(f_, buf, count, false));
-}
-
-ssize_t pread(int fd, void *buf, size_t count, off_t pos)
-{
-	WITH_FILE(fd, real_pread()(fd, buf, count, pos),
-		  file_read(f_, buf, count, pos, true));
-}
-
-ssize_t pread64(int fd, void *buf, size_t count, off64_t pos)
-{
-	WITH_FILE(fd, real_pread64()(fd, buf, count, pos),
-		  file_read(f_, buf, count, pos, true));
-}
-
-ssize_t pwrite(int fd, const void *buf, size_t count, off_t pos)
-{
-	WITH_FILE(fd, real_pwrite()(fd, buf, count, pos),
-		  file_write(f_, buf, count, true));
-}
-
-ssize_t pwrite64(int fd, const void *buf, size_t count, off64_t pos)
-{
-	WITH_FILE(fd, real_pwrite64()(fd, buf, count, pos),
-		  file_write(f_, buf, count, true));
-}
-
-ssize_t __read_chk(int fd, void *buf, size_t count, size_t buflen)
-{
-	if (count > buflen)
-		return real___read_chk()(fd, buf, count, buflen); /* aborts */
-	WITH_FILE(fd, real___read_chk()(fd, buf, count, buflen),
-		  file_read(f_, buf, count, 0, false));
-}
-
-ssize_t __pread_chk(int fd, void *buf, size_t count, off_t pos,
-		    size_t buflen)
-{
-	if (count > buflen)
-		return real___pread_chk()(fd, buf, count, pos, buflen);
-	WITH_FILE(fd, real___pread_chk()(fd, buf, count, pos, buflen),
-		  file_read(f_, buf, count, pos, true));
-}
-
-ssize_t __pread64_chk(int fd, void *buf, size_t count, off64_t pos,
-		      size_t buflen)
-{
-	if (count > buflen)
-		return real___pread64_chk()(fd, buf, count, pos, buflen);
-	WITH_FILE(fd, real___pread64_chk()(fd, buf, count, pos, buflen),
-		  file_read(f_, buf, count, pos, true));
-}
-
-/* ------------------------------------------------------------ log */
-
-static const char *const iommufd_ioctl_names[] = {
-	"DESTROY", "IOAS_ALLOC", "IOAS_ALLOW_IOVAS", "IOAS_COPY",
-	"IOAS_IOVA_RANGES", "IOAS_MAP", "IOAS_UNMAP", "OPTION", "VFIO_IOAS",
-	"HWPT_ALLOC", "GET_HW_INFO", "HWPT_SET_DIRTY_TRACKING",
-	"HWPT_GET_DIRTY_BITMAP", "HWPT_INVALIDATE", "FAULT_QUEUE_ALLOC",
-	"IOAS_MAP_FILE", "VIOMMU_ALLOC", "VDEVICE_ALLOC",
-	"IOAS_CHANGE_PROCESS", "VEVENTQ_ALLOC", "HW_QUEUE_ALLOC",
-};
-
-static const char *const test_op_names[] = {
-	[1] = "ADD_RESERVED", "MOCK_DOMAIN", "MD_CHECK_MAP", "MD_CHECK_REFS",
-	"CREATE_ACCESS", "DESTROY_ACCESS_PAGES", "ACCESS_PAGES", "ACCESS_RW",
-	"SET_TEMP_MEMORY_LIMIT", "MOCK_DOMAIN_REPLACE", "ACCESS_REPLACE_IOAS",
-	"MOCK_DOMAIN_FLAGS", "DIRTY", "MD_CHECK_IOTLB", "TRIGGER_IOPF",
-	"DEV_CHECK_CACHE", "TRIGGER_VEVENT", "PASID_ATTACH", "PASID_REPLACE",
-	"PASID_DETACH", "PASID_CHECK_HWPT", "DMABUF_GET", "DMABUF_REVOKE",
-	"MD_CHECK_DMABUF",
-};
-
-/* VFIO container ioctls, ';' + 100 + n. */
-static const char *vfio_ioctl_name(unsigned nr)
-{
-	switch (nr) {
-	case 100: return "VFIO_GET_API_VERSION";
-	case 101: return "VFIO_CHECK_EXTENSION";
-	case 102: return "VFIO_SET_IOMMU";
-	case 112: return "VFIO_IOMMU_GET_INFO";
-	case 113: return "VFIO_IOMMU_MAP_DMA";
-	case 114: return "VFIO_IOMMU_UNMAP_DMA";
-	default: return NULL;
-	}
-}
-
-static atomic_int log_fd = -2;	/* -2: not looked at yet; -1: off */
-
-static int log_open(void)
-{
-	int fd = atomic_load(&log_fd);
-	const char *path;
-
-	if (fd != -2)
-		return fd;
-	path = getenv("IOMMUFD_SIM_PRELOAD_LOG");
-	fd = path && *path ? real_open()(path, O_WRONLY | O_APPEND | O_CREAT |
-						     O_CLOEXEC, 0644) :
-			     -1;
-	if (fd < 0)
-		fd = -1;
-	atomic_store(&log_fd, fd);
-	return fd;
-}
-
-void pl_log_ioctl(unsigned long request, const void *arg, int rc)
-{
-	unsigned nr = _IOC_NR(request), op = 0;
-	char name[64], line[160];
-	const char *err;
-	int fd = log_open(), len;
-
-	if (fd < 0)
-		return;
-	if (_IOC_TYPE(request) != IOMMUFD_TYPE) {
-		snprintf(name, sizeof(name), "ioctl_%#lx", request);
-	} else if (nr >= IOMMUFD_CMD_BASE &&
-		   nr - IOMMUFD_CMD_BASE < sizeof(iommufd_ioctl_names) /
-						   sizeof(iommufd_ioctl_names[0])) {
-		snprintf(name, sizeof(name), "IOMMU_%s",
-			 iommufd_ioctl_names[nr - IOMMUFD_CMD_BASE]);
-	} else if (request == IOMMU_TEST_CMD) {
-		struct iovec l = { &op, sizeof(op) };
-		struct iovec r = { (char *)arg + offsetof(struct iommu_test_cmd, op),
-				   sizeof(op) };
-
-		/* The test hands bad pointers on purpose: no plain load. */
-		if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) != sizeof(op))
-			op = 0;
-		if (op && op < sizeof(test_op_names) / sizeof(test_op_names[0]))
-			snprintf(name, sizeof(name), "IOMMU_TEST_OP_%s",
-				 test_op_names[op]);
-		else
-			snprintf(name, sizeof(name), "IOMMU_TEST_CMD(op=%u)", op);
-	} else if (vfio_ioctl_name(nr)) {
-		snprintf(name, sizeof(name), "%s", vfio_ioctl_name(nr));
-	} else {
-		snprintf(name, sizeof(name), "ioctl_nr_%#x", nr);
-	}
-	err = strerrorname_np(-rc);
-	if (err)
-		len = snprintf(line, sizeof(line), "%d %s %s\n", (int)getpid(),
-			       name, err);
-	else
-		len = snprintf(line, sizeof(line), "%d %s errno_%d\n",
-			       (int)getpid(), name, -rc);
-	if (len > 0)
-		(void)!real_write()(fd, line, (size_t)len);
-}
-
 /* ------------------------------------------------------------ fork */
 
 /*
@@ -1240,12 +766,12 @@ void pl_log_ioctl(unsigned long request, const void *arg, int rc)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&pl_table_lock);
-	pthread_mutex_lock(&srv_lock);
+	pthread_mutex_lock(&pl_fwd_lock);
 }
 
 static void atfork_release(void)
 {
-	pthread_mutex_unlock(&srv_lock);
+	pthread_mutex_unlock(&pl_fwd_lock);
 	pthread_mutex_unlock(&pl_table_lock);
 }
 

@@ -5,15 +5,17 @@
  * that sends the simulator's own system calls straight to them, the table
  * of file descriptors the library owns (an iommufd, an fd the simulator
  * handed out, a fail-nth file), the lazily made process-wide machine, and
- * the hooks the three source files offer each other: preload.c (files,
- * ioctl, read/write, fork), fakefs.c (paths: /proc fail-nth, the fake
- * debugfs and mock bus, access/stat/opendir) and memory.c (mmap, munmap,
- * mremap, hugetlb emulation).
+ * the hooks the source files offer each other: preload.c (files, ioctl,
+ * fork), forward.c (the fork server), rw.c (read/write), log.c (the ioctl
+ * log), fakefs.c (paths: /proc fail-nth, the fake debugfs and mock bus,
+ * access/stat/opendir) and memory.c (mmap, munmap, mremap, hugetlb
+ * emulation).
  */
 #ifndef ISIM_PRELOAD_H
 #define ISIM_PRELOAD_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -125,7 +127,7 @@ struct pl_ctx {
 	struct isim_fd *ifd;
 	/*
 	 * The process whose simulator holds the context, and how its fork
-	 * server is reached (preload.c, "fork server"): a forked child that
+	 * server is reached (forward.c): a forked child that
 	 * inherited the fd sends its ioctls there.
 	 */
 	pid_t owner;
@@ -172,6 +174,21 @@ ssize_t pl_failnth_read(struct pl_file *f, void *buf, size_t count,
 			off_t pos, bool use_pos);
 ssize_t pl_failnth_write(struct pl_file *f, const void *buf, size_t count);
 
+/* ------------------------------------------------------- fork server */
+
+/* Held across fork() (preload.c) so the child's copy is consistent. */
+extern pthread_mutex_t pl_fwd_lock;
+/* Make @ctx, just opened here, reachable from our children. */
+void pl_fwd_register(struct pl_ctx *ctx);
+/* Take @ctx, being released, off our list of live contexts. */
+void pl_fwd_unlink(struct pl_ctx *ctx);
+/*
+ * Run an ioctl on @ctx, which another process opened, in that process.
+ * False when its server cannot be reached; *@rc is the result otherwise.
+ */
+bool pl_fwd_ioctl(struct pl_ctx *ctx, unsigned long request, void *arg,
+		  int *rc);
+
 /* ------------------------------------------------------------ paths */
 
 enum pl_path_class {
@@ -202,7 +219,7 @@ void pl_vm_forget(void *va, size_t len);
 /*
  * With IOMMUFD_SIM_PRELOAD_LOG=<file>, one line per failed ioctl on an
  * iommufd ("pid name errno"), appended; for the kselftest runner's
- * summary of which operations fail.
+ * summary of which operations fail (log.c).
  */
 void pl_log_ioctl(unsigned long request, const void *arg, int rc);
 

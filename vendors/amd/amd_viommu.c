@@ -19,7 +19,9 @@
  * The guest's Control register is trapped by the VMM in the real design
  * and forwarded to the kernel (an MMIO-access ioctl or IOMMU_OPTION in
  * different versions of the series); there is no such ioctl here, so
- * amd_viommu_control_write() below stands for it.
+ * amd_viommu_control_write() (amd_viommu_vmm.c, with the other VMM-side
+ * calls) stands for it.  The HW queue ops are in amd_viommu_queue.c, the
+ * state these files share in amd_viommu_private.h.
  *
  * Locks, outermost first: the device's group_lock (held by the core around
  * dma_fault and taken here around page_request) → the model's own mutex →
@@ -42,6 +44,7 @@
 #include "sim/mm/phys.h"
 #include "vendors/amd/amd_hw.h"
 #include "vendors/amd/amd_viommu.h"
+#include "vendors/amd/amd_viommu_private.h"
 
 /* AMD-Vi is x86 only: its VF page and ring granule are 4 KiB. */
 #define AMD_PAGE_SIZE		4096u
@@ -68,62 +71,11 @@
 #define ISIM_PRQ_ALL	(ISIM_PRQ_READ | ISIM_PRQ_WRITE | ISIM_PRQ_EXEC | \
 			 ISIM_PRQ_PRIV | ISIM_PRQ_LAST | ISIM_PRQ_PASID)
 
-/* One IOMMU instance. */
-struct amd_iommu_inst {
-	struct isim_machine *m;
-	/* The settings every new vIOMMU's model starts from (§8 knobs). */
-	struct amd_hw_config tmpl;
-	uint64_t efr2;
-	uint16_t gid_first, gid_last;	/* guest IDs handed out */
-	uint16_t trans_devid_top;	/* translate DeviceIDs count down */
-	bool gpt_5level;		/* host takes 5-level guest tables */
-
-	pthread_mutex_t lock;		/* gid_map and devices' drvdata */
-	uint64_t gid_map[65536 / 64];
-	/* Faults the host sees: ring accesses that found no translation,
-	 * DMA faults of devices behind no vIOMMU (host event log). */
-	atomic_ulong host_ring_faults;
-	atomic_ulong host_dma_faults;
-};
-
-/* What a device behind this IOMMU heard back for its page requests. */
-struct amd_dev_state {
-	uint64_t ppr_responses;
-	struct amd_ppr_response last;
-};
-
-struct amd_viommu {
-	struct iommufd_viommu core;
-	struct amd_iommu_inst *inst;
-	struct amd_hw *hw;
-	struct isim_hw_model model;
-	uint16_t gid;
-	uint16_t trans_devid;
-	uint32_t viommu_devid;
-	uint64_t mmap_offset;
-	pthread_mutex_t queue_lock;	/* owner[] */
-	/* The queue whose ALLOC programmed each ring last (it wins). */
-	struct amd_hw_queue *owner[AMD_RING_NR];
-	atomic_ulong ppr_rsp_orphans;	/* responses naming no vDEVICE */
-};
-
-struct amd_hw_queue {
-	struct iommufd_hw_queue core;
-	enum amd_ring ring;
-};
-
 /* The guest DTE a nested HWPT carries, as IOMMU_HWPT_DATA_AMD_GUEST. */
 struct amd_nested {
 	struct iommu_hwpt_amd_guest gdte;
 	uint16_t gdom_id;
 };
-
-static const struct iommufd_viommu_ops amd_viommu_ops;
-
-static inline struct amd_viommu *to_av(struct iommufd_viommu *viommu)
-{
-	return (struct amd_viommu *)viommu;
-}
 
 /* ------------------------------------------------------------ instance */
 
@@ -392,7 +344,7 @@ static int dev_state_get(struct amd_iommu_inst *inst, struct isim_device *dev)
 	return rc;
 }
 
-static int amd_page_request(struct isim_device *dev, uint32_t pasid,
+int amd_viommu_page_request(struct isim_device *dev, uint32_t pasid,
 			    uint64_t addr, unsigned flags, uint16_t group)
 {
 	struct amd_iommu_inst *inst = isim_iommu_priv(isim_device_iommu(dev));
@@ -784,192 +736,14 @@ static int amd_vdevice_init(struct iommufd_vdevice *vdev)
 	return vdev->virt_id > UINT16_MAX ? -EINVAL : 0;
 }
 
-/* ------------------------------------------------------------ HW queues */
-
-static size_t amd_get_hw_queue_size(struct iommufd_viommu *viommu,
-				    unsigned type)
-{
-	/* Event log B and PPR log B are not supported, as in the series. */
-	switch (type) {
-	case IOMMU_HW_QUEUE_TYPE_AMD_CMD:
-	case IOMMU_HW_QUEUE_TYPE_AMD_EVT:
-	case IOMMU_HW_QUEUE_TYPE_AMD_PPR:
-		return sizeof(struct amd_hw_queue);
-	default:
-		return 0;
-	}
-}
-
-/*
- * Model choice (§5.5): DESTROY stops the ring and clears its VFCTRL slot,
- * where the prototype leaves it programmed; but only if no later ALLOC of
- * the same ring replaced this queue's programming.
- */
-static void amd_hw_queue_destroy(struct iommufd_hw_queue *hw_queue)
-{
-	struct amd_viommu *av = to_av(hw_queue->viommu);
-	struct amd_hw_queue *q = (struct amd_hw_queue *)hw_queue;
-
-	pthread_mutex_lock(&av->queue_lock);
-	if (av->owner[q->ring] == q) {
-		amd_hw_ring_disable(av->hw, q->ring);
-		av->owner[q->ring] = NULL;
-	}
-	pthread_mutex_unlock(&av->queue_lock);
-}
-
-/*
- * The IOVA variant: nothing pinned, the ring's GPA and size go into the
- * VFCTRL slot.  Beyond the prototype (§5.5): index 0 only (EOPNOTSUPP),
- * and the model refuses a size or base its settings reject (EINVAL) and a
- * reprogramming while the ring runs (EBUSY).
- */
-static int amd_hw_queue_init(struct iommufd_hw_queue *hw_queue,
-			     uint32_t index)
-{
-	struct amd_viommu *av = to_av(hw_queue->viommu);
-	struct amd_hw_queue *q = (struct amd_hw_queue *)hw_queue;
-	enum amd_ring ring;
-	int rc;
-
-	switch (hw_queue->type) {
-	case IOMMU_HW_QUEUE_TYPE_AMD_CMD:
-		ring = AMD_RING_CMD;
-		break;
-	case IOMMU_HW_QUEUE_TYPE_AMD_EVT:
-		ring = AMD_RING_EVT;
-		break;
-	case IOMMU_HW_QUEUE_TYPE_AMD_PPR:
-		ring = AMD_RING_PPR;
-		break;
-	default:
-		return -EINVAL;	/* unreachable past the size check */
-	}
-	if (index)
-		return -EOPNOTSUPP;
-	pthread_mutex_lock(&av->queue_lock);
-	rc = amd_hw_ring_program(av->hw, ring, hw_queue->base_addr,
-				 hw_queue->length);
-	if (!rc) {
-		q->ring = ring;
-		av->owner[ring] = q;
-		hw_queue->destroy = amd_hw_queue_destroy;
-	}
-	pthread_mutex_unlock(&av->queue_lock);
-	isim_trace(&hw_queue->viommu->ictx->m->trace, "amd.hw_queue",
-		   "gid=%u ring=%d gpa=%#llx length=%#llx rc=%d", av->gid,
-		   (int)ring, (unsigned long long)hw_queue->base_addr,
-		   (unsigned long long)hw_queue->length, rc);
-	return rc;
-}
-
-static const struct iommufd_viommu_ops amd_viommu_ops = {
+const struct iommufd_viommu_ops amd_viommu_ops = {
 	.destroy = amd_viommu_destroy,
 	.alloc_domain_nested = amd_alloc_domain_nested,
 	.free_domain_nested = amd_free_domain_nested,
 	.vdevice_init = amd_vdevice_init,
-	.get_hw_queue_size = amd_get_hw_queue_size,
-	.hw_queue_init = amd_hw_queue_init,
+	.get_hw_queue_size = amd_viommu_get_hw_queue_size,
+	.hw_queue_init = amd_viommu_hw_queue_init,
 };
-
-/* ------------------------------------------------ for the VMM and tests */
-
-/*
- * Look up an AMD vIOMMU as an ioctl would: -ENOENT for no vIOMMU of that
- * ID, -EINVAL for one of another type.  The caller drops the reference.
- */
-static struct amd_viommu *amd_viommu_get(struct isim_fd *fd, uint32_t id)
-{
-	struct iommufd_viommu *viommu = iommufd_get_viommu(&fd->ictx, id);
-
-	if (IS_ERR(viommu))
-		return (void *)viommu;
-	if (viommu->ops != &amd_viommu_ops) {
-		iommufd_put_object(&fd->ictx, &viommu->obj);
-		return ERR_PTR(-EINVAL);
-	}
-	return to_av(viommu);
-}
-
-/*
- * The guest wrote its Control register (native offset 0x18): forward the
- * ring enables into VFCTRL.  What the series does through an MMIO-access
- * ioctl (or IOMMU_OPTION); IommuEn stays the host's.
- */
-int amd_viommu_control_write(struct isim_fd *fd, uint32_t viommu_id,
-			     uint64_t control)
-{
-	struct amd_viommu *av = amd_viommu_get(fd, viommu_id);
-
-	if (IS_ERR(av))
-		return (int)PTR_ERR(av);
-	amd_hw_control_write(av->hw, control);
-	iommufd_put_object(&fd->ictx, &av->core.obj);
-	return 0;
-}
-
-/* The guest reads Control back: rebuilt from VFCTRL. */
-int amd_viommu_control_read(struct isim_fd *fd, uint32_t viommu_id,
-			    uint64_t *control)
-{
-	struct amd_viommu *av = amd_viommu_get(fd, viommu_id);
-
-	if (IS_ERR(av))
-		return (int)PTR_ERR(av);
-	*control = amd_hw_control_read(av->hw);
-	iommufd_put_object(&fd->ictx, &av->core.obj);
-	return 0;
-}
-
-/*
- * The model behind a vIOMMU, for inspection (VFCTRL, stats, status).  It
- * lives as long as the vIOMMU; the caller keeps the vIOMMU alive.
- */
-int amd_viommu_model(struct isim_fd *fd, uint32_t viommu_id,
-		     struct amd_hw **out)
-{
-	struct amd_viommu *av = amd_viommu_get(fd, viommu_id);
-
-	if (IS_ERR(av))
-		return (int)PTR_ERR(av);
-	*out = av->hw;
-	iommufd_put_object(&fd->ictx, &av->core.obj);
-	return 0;
-}
-
-/* How many page-request responses reached @dev, and the last one. */
-int amd_viommu_ppr_responses(struct isim_device *dev,
-			     struct amd_ppr_response *last, uint64_t *count)
-{
-	struct amd_iommu_inst *inst;
-	struct amd_dev_state *st;
-
-	if (!dev || dev->iommu->ops->page_request != amd_page_request)
-		return -EINVAL;
-	inst = isim_iommu_priv(dev->iommu);
-	pthread_mutex_lock(&inst->lock);
-	st = dev->drvdata;
-	*count = st ? st->ppr_responses : 0;
-	if (st && last)
-		*last = st->last;
-	pthread_mutex_unlock(&inst->lock);
-	return 0;
-}
-
-/* Faults the host saw: ring accesses without a translation, and DMA
- * faults of devices behind no vIOMMU. */
-int amd_viommu_host_faults(struct isim_iommu *iommu, uint64_t *ring,
-			   uint64_t *dma)
-{
-	struct amd_iommu_inst *inst;
-
-	if (!iommu || iommu->ops->page_request != amd_page_request)
-		return -EINVAL;
-	inst = isim_iommu_priv(iommu);
-	*ring = atomic_load(&inst->host_ring_faults);
-	*dma = atomic_load(&inst->host_dma_faults);
-	return 0;
-}
 
 const struct isim_iommu_ops isim_amd_iommu_ops = {
 	.name = "amd-viommu",
@@ -978,7 +752,7 @@ const struct isim_iommu_ops isim_amd_iommu_ops = {
 	.hw_info = amd_hw_info,
 	.paging_geometry = amd_paging_geometry,
 	.dma_fault = amd_dma_fault,
-	.page_request = amd_page_request,
+	.page_request = amd_viommu_page_request,
 	.get_viommu_size = amd_get_viommu_size,
 	.viommu_init = amd_viommu_init,
 };

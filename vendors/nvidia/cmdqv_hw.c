@@ -9,103 +9,27 @@
  * All model-private queue state is guarded by the VINTF's mutex, which the
  * consumer holds for a whole step; that makes every host operation happen
  * at a command boundary, as the hardware guarantees after a STATUS
- * handshake.  Lock order: VINTF lock, then the cache lock.  The settings
- * are parsed and checked in cmdqv_cfg.c, the IOTLB and ATC the commands
- * act on live in cmdqv_cache.c.
+ * handshake.  Lock order: VINTF lock, then the cache lock.  This file
+ * holds the registers, the control transitions (the enable handshake) and
+ * device, VINTF and LVCMDQ setup; the ring consumer and the step and
+ * thread drivers are in cmdqv_consumer.c, the shared state in
+ * cmdqv_hw_private.h.  The settings are parsed and checked in cmdqv_cfg.c,
+ * the IOTLB and ATC the commands act on live in cmdqv_cache.c.
  */
 #include "config.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "sim/lib/fault.h"
 #include "vendors/nvidia/cmdqv_cache.h"
 #include "vendors/nvidia/cmdqv_hw.h"
-
-#define ADDR48_MASK 0x0000ffffffffffffull
-#define SID20_MASK 0xfffffu
-
-/* Model-private state of one logical queue; guarded by the VINTF lock. */
-struct lvcmdq {
-	bool status_en;		/* what STATUS.ENABLED says */
-	bool atc_timeout;	/* ATC_INV timed out since the last CMD_SYNC */
-	unsigned enable_wait;	/* steps spent waiting to enable */
-	uint32_t cons;		/* CONS as the hardware holds it (RD | ERR) */
-	uint32_t gerror;
-	uint32_t gerrorn;	/* GERRORN with only the accepted toggles */
-	uint32_t bad_prod;	/* last PROD counted as invalid, plus one */
-	uint64_t base_raw;	/* accepted BASE register value */
-	uint64_t base_pa;	/* BASE latched at enable */
-	unsigned log2size;
-	uint64_t cons_dram_pa;	/* CONS mirror latched at enable; 0 = off */
-};
-
-struct isim_cmdqv_vintf {
-	struct isim_cmdqv *hw;
-	unsigned id;
-	pthread_mutex_t lock;
-	char *page0, *page1;
-	/* Host registers; atomics so getters may read them from anywhere. */
-	uint32_t config, status;
-	uint32_t sid_match[16], sid_replace[16];
-	uint64_t err_map[2];	/* published LVCMDQ_ERR_MAP */
-	uint64_t latched[2];	/* guarded by lock */
-	bool report_pending;	/* guarded by lock */
-	struct lvcmdq *q;
-	pthread_t thread;
-	bool running;		/* touched only by start/stop callers */
-	int stop;
-};
-
-struct isim_cmdqv {
-	struct isim_cmdqv_config cfg;
-	struct isim_hw_mem mem;
-	unsigned per_vintf;
-	uint32_t enabled;
-	uint64_t int_mask;
-	uint32_t *cmdq_alloc;
-	void *map;
-	size_t map_len;
-	struct isim_cmdqv_vintf *vintfs;
-	isim_cmdqv_report_fn report;
-	void *report_arg;
-	isim_cmdqv_exec_fn exec;
-	void *exec_arg;
-
-	struct cmdqv_cache *cache;	/* IOTLB and ATC (cmdqv_cache.c) */
-
-	struct isim_cmdqv_stats stats;	/* updated with relaxed atomics */
-};
-
-#define STAT_INC(hw, field) \
-	__atomic_fetch_add(&(hw)->stats.field, 1, __ATOMIC_RELAXED)
-
-static uint32_t ld32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void st32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-static uint64_t ld64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void st64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
+#include "vendors/nvidia/cmdqv_hw_private.h"
 
 /* Put @want back unless somebody already replaced @seen with another value. */
 static void restore32(uint32_t *p, uint32_t seen, uint32_t want)
@@ -145,24 +69,6 @@ void isim_cmdqv_get_stats(struct isim_cmdqv *hw, struct isim_cmdqv_stats *out)
 
 /* ------------------------------------------------------- register access */
 
-static uint32_t *q_reg(struct isim_cmdqv_vintf *v, unsigned lidx, unsigned off)
-{
-	return isim_vcmdq_reg(v->page0 + ISIM_VCMDQ_SLOT_STRIDE * lidx, off);
-}
-
-static uint64_t *q_reg1(struct isim_cmdqv_vintf *v, unsigned lidx,
-			unsigned off)
-{
-	return isim_vcmdq_reg64(v->page1 + ISIM_VCMDQ_SLOT_STRIDE * lidx, off);
-}
-
-static bool q_mapped(const struct isim_cmdqv_vintf *v, unsigned lidx)
-{
-	unsigned q = v->id * v->hw->per_vintf + lidx;
-
-	return ld32(&v->hw->cmdq_alloc[q]) & ISIM_CMDQV_CMDQ_ALLOC_ALLOCATED;
-}
-
 static bool vintf_on(const struct isim_cmdqv_vintf *v)
 {
 	return (ld32(&v->status) & ISIM_CMDQV_VINTF_EN) && ld32(&v->hw->enabled);
@@ -184,7 +90,7 @@ static bool raise_gerror(struct isim_cmdqv_vintf *v, unsigned lidx,
 }
 
 /* CONS is the hardware's to publish; the optional DRAM mirror follows it. */
-static void publish_cons(struct isim_cmdqv_vintf *v, unsigned lidx)
+void cmdqv_hw_publish_cons(struct isim_cmdqv_vintf *v, unsigned lidx)
 {
 	struct lvcmdq *q = &v->q[lidx];
 	uint32_t le;
@@ -200,19 +106,19 @@ static void publish_cons(struct isim_cmdqv_vintf *v, unsigned lidx)
 
 /* RD keeps pointing at the culprit; ERR is written before GERROR toggles
  * so a handler that sees the toggle also sees the code. */
-static void raise_cmdq_err(struct isim_cmdqv_vintf *v, unsigned lidx,
-			   unsigned code)
+void cmdqv_hw_raise_cmdq_err(struct isim_cmdqv_vintf *v, unsigned lidx,
+			     unsigned code)
 {
 	struct lvcmdq *q = &v->q[lidx];
 
 	q->cons = (q->cons & ~ISIM_VCMDQ_CONS_ERR_MASK) |
 		  (code << ISIM_VCMDQ_CONS_ERR_SHIFT);
-	publish_cons(v, lidx);
+	cmdqv_hw_publish_cons(v, lidx);
 	raise_gerror(v, lidx, ISIM_VCMDQ_GERROR_CMDQ_ERR);
 	STAT_INC(v->hw, cerror[code & 7]);
 }
 
-static void vintf_publish_maps(struct isim_cmdqv_vintf *v)
+void cmdqv_hw_publish_maps(struct isim_cmdqv_vintf *v)
 {
 	uint64_t map[2] = { 0, 0 };
 
@@ -280,7 +186,7 @@ static void set_status(struct isim_cmdqv_vintf *v, unsigned lidx, bool en)
  * Reconcile the page with the model's copy, then move STATUS toward what
  * CONFIG.EN and the parent enables ask for.  Returns the work done.
  */
-static unsigned lvcmdq_control(struct isim_cmdqv_vintf *v, unsigned lidx)
+unsigned cmdqv_hw_lvcmdq_control(struct isim_cmdqv_vintf *v, unsigned lidx)
 {
 	const struct isim_cmdqv_config *cfg = &v->hw->cfg;
 	struct lvcmdq *q = &v->q[lidx];
@@ -348,257 +254,6 @@ static unsigned lvcmdq_control(struct isim_cmdqv_vintf *v, unsigned lidx)
 	latch_base(v, lidx);
 	set_status(v, lidx, true);
 	return 1;
-}
-
-/* ------------------------------------------------------------- consumer */
-
-static bool sid_lookup(struct isim_cmdqv_vintf *v, uint32_t vsid,
-		       uint32_t *psid)
-{
-	if (vsid > SID20_MASK)
-		return false;
-	for (unsigned s = 0; s < v->hw->cfg.sids_per_vintf; s++) {
-		uint32_t m = ld32(&v->sid_match[s]);
-
-		if ((m & 1) && ((m >> 1) & SID20_MASK) == vsid) {
-			*psid = ld32(&v->sid_replace[s]) & SID20_MASK;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Which opcodes a guest-owned (HYP_OWN=0) VINTF accepts: 0 or a CERROR. */
-static unsigned guest_op_verdict(const struct isim_cmdqv_config *cfg,
-				 unsigned op)
-{
-	switch (op) {
-	case ISIM_SMMU_OP_TLBI_NH_ASID:
-	case ISIM_SMMU_OP_TLBI_NH_VA:
-	case ISIM_SMMU_OP_ATC_INV:
-	case ISIM_SMMU_OP_CMD_SYNC:
-		return 0;
-	case ISIM_SMMU_OP_TLBI_NH_ALL:
-	case ISIM_SMMU_OP_TLBI_NH_VAA:
-		if (cfg->guest_allow_nh_all_vaa)
-			return 0;
-		return cfg->privileged_cerror;
-	default:
-		return cfg->privileged_cerror;
-	}
-}
-
-/*
- * Carry out one fetched command.  Returns 0 when it took effect (CONS may
- * move past it) or the CERROR code to halt with.
- */
-static unsigned execute(struct isim_cmdqv_vintf *v, unsigned lidx,
-			const uint64_t dw[2])
-{
-	struct isim_cmdqv *hw = v->hw;
-	const struct isim_cmdqv_config *cfg = &hw->cfg;
-	struct lvcmdq *q = &v->q[lidx];
-	uint32_t config = ld32(&v->config);
-	bool guest = !(config & ISIM_CMDQV_VINTF_HYP_OWN);
-	struct isim_smmu_cmd cmd;
-	unsigned code;
-
-	if (isim_smmu_cmd_decode(dw, &cmd))
-		return ISIM_SMMU_CERROR_ILL;
-	if (cfg->strict_fields && isim_smmu_cmd_check_fields(dw))
-		return ISIM_SMMU_CERROR_ILL;
-	/* EL3 invalidations belong to the Secure queue, which no VCMDQ is. */
-	if (cmd.op == ISIM_SMMU_OP_TLBI_EL3_ALL ||
-	    cmd.op == ISIM_SMMU_OP_TLBI_EL3_VA)
-		return ISIM_SMMU_CERROR_ILL;
-	if (guest) {
-		code = guest_op_verdict(cfg, cmd.op);
-		if (code)
-			return code;
-		if (cfg->use_vintf_vmid && cmd.op != ISIM_SMMU_OP_ATC_INV &&
-		    cmd.op != ISIM_SMMU_OP_CMD_SYNC)
-			cmd.vmid = ISIM_CMDQV_VINTF_VMID(config);
-	}
-
-	switch (cmd.op) {
-	case ISIM_SMMU_OP_CMD_SYNC:
-		/* Consumption is synchronous, so everything before is done. */
-		if (cmd.cs != ISIM_SMMU_SYNC_CS_NONE && cfg->strict_cs)
-			return ISIM_SMMU_CERROR_ILL;
-		if (q->atc_timeout) {
-			q->atc_timeout = false;
-			return ISIM_SMMU_CERROR_ATC_INV_SYNC;
-		}
-		break;
-	case ISIM_SMMU_OP_ATC_INV:
-		if (guest && cfg->sid_replace) {
-			uint32_t psid;
-
-			if (!sid_lookup(v, cmd.sid, &psid)) {
-				STAT_INC(hw, sid_misses);
-				if (cfg->sid_miss_cerror)
-					return cfg->sid_miss_cerror;
-				return 0;	/* dropped: no device to reach */
-			}
-			cmd.sid = psid;
-		}
-		if (cmdqv_cache_atc_inv(hw->cache, &cmd)) {
-			q->atc_timeout = true;
-			STAT_INC(hw, atc_timeouts);
-		}
-		break;
-	default:
-		cmdqv_cache_tlbi(hw->cache, &cmd);
-		break;
-	}
-	STAT_INC(hw, executed[cmd.op]);
-	if (hw->exec)
-		hw->exec(hw->exec_arg, v->id, lidx, &cmd);
-	return 0;
-}
-
-/* Consume at most one entry of queue @lidx.  Returns the work done. */
-static unsigned consume_one(struct isim_cmdqv_vintf *v, unsigned lidx)
-{
-	struct lvcmdq *q = &v->q[lidx];
-	uint32_t n, mask, prod, cons;
-	uint64_t dw[2];
-	uint8_t ent[ISIM_SMMU_CMD_SIZE];
-	unsigned code;
-
-	if (!q->status_en || !q_mapped(v, lidx) ||
-	    ((q->gerror ^ q->gerrorn) & ISIM_VCMDQ_GERROR_CMDQ_ERR))
-		return 0;
-	/* A disable is honoured between commands, never inside one. */
-	if (!(ld32(q_reg(v, lidx, ISIM_VCMDQ_CONFIG)) & ISIM_VCMDQ_EN))
-		return lvcmdq_control(v, lidx);
-
-	n = 1u << q->log2size;
-	mask = 2 * n - 1;
-	/* Bit 31 and anything above the wrap bit are not pointer bits. */
-	prod = ld32(q_reg(v, lidx, ISIM_VCMDQ_PROD)) & mask;
-	cons = q->cons & mask;
-	if (prod == cons)
-		return 0;
-	if (((prod - cons) & mask) > n) {
-		/* More than a ring's worth pending: the producer is broken;
-		 * wait for a sane PROD and count each bad value once. */
-		if (q->bad_prod != prod + 1) {
-			q->bad_prod = prod + 1;
-			STAT_INC(v->hw, bad_prod);
-		}
-		return 0;
-	}
-	q->bad_prod = 0;
-
-	STAT_INC(v->hw, fetches);
-	if (isim_hw_read(&v->hw->mem,
-			 q->base_pa + ((uint64_t)(cons & (n - 1)) << ISIM_SMMU_CMD_SHIFT),
-			 ent, sizeof(ent))) {
-		raise_cmdq_err(v, lidx, ISIM_SMMU_CERROR_ABT);
-		return 1;
-	}
-	isim_smmu_cmd_from_le(ent, dw);
-	code = execute(v, lidx, dw);
-	if (code) {
-		raise_cmdq_err(v, lidx, code);
-		return 1;
-	}
-	q->cons = (q->cons & ISIM_VCMDQ_CONS_ERR_MASK) | ((cons + 1) & mask);
-	publish_cons(v, lidx);
-	return 1;
-}
-
-static void deliver_report(struct isim_cmdqv_vintf *v)
-{
-	struct isim_cmdqv *hw = v->hw;
-	uint64_t map[2] = { ld64(&v->err_map[0]), ld64(&v->err_map[1]) };
-	bool masked = ld64(&hw->int_mask) & (1ull << v->id);
-
-	if (masked || !hw->report) {
-		STAT_INC(hw, reports_suppressed);
-		return;
-	}
-	STAT_INC(hw, reports);
-	hw->report(hw->report_arg, v->id, map);
-}
-
-unsigned isim_cmdqv_vintf_step(struct isim_cmdqv_vintf *v, unsigned budget)
-{
-	unsigned work = 0, round;
-	bool report;
-
-	pthread_mutex_lock(&v->lock);
-	for (unsigned i = 0; i < v->hw->per_vintf; i++)
-		work += lvcmdq_control(v, i);
-	/* Round-robin so that one busy queue cannot starve its siblings. */
-	do {
-		round = 0;
-		for (unsigned i = 0; i < v->hw->per_vintf && budget; i++) {
-			unsigned w = consume_one(v, i);
-
-			round += w;
-			budget -= w;
-		}
-		work += round;
-	} while (round && budget);
-	vintf_publish_maps(v);
-	report = v->report_pending;
-	v->report_pending = false;
-	pthread_mutex_unlock(&v->lock);
-	/* Outside the lock: the driver's handler may read the model back. */
-	if (report)
-		deliver_report(v);
-	return work;
-}
-
-unsigned isim_cmdqv_step(struct isim_cmdqv *hw, unsigned budget)
-{
-	unsigned work = 0;
-
-	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
-		work += isim_cmdqv_vintf_step(&hw->vintfs[i], budget);
-	return work;
-}
-
-static void *vintf_thread(void *arg)
-{
-	struct isim_cmdqv_vintf *v = arg;
-	unsigned idle = 0;
-
-	while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE)) {
-		if (isim_cmdqv_vintf_step(v, 64)) {
-			idle = 0;
-		} else if (++idle < 256) {
-			sched_yield();
-		} else {
-			/* Long idle: back off so a quiet model costs little. */
-			struct timespec ts = { 0, 20000 };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-	return NULL;
-}
-
-int isim_cmdqv_vintf_start(struct isim_cmdqv_vintf *v)
-{
-	if (v->running)
-		return -EBUSY;
-	__atomic_store_n(&v->stop, 0, __ATOMIC_RELEASE);
-	if (isim_should_fail() || pthread_create(&v->thread, NULL, vintf_thread, v))
-		return -EAGAIN;
-	v->running = true;
-	return 0;
-}
-
-void isim_cmdqv_vintf_stop(struct isim_cmdqv_vintf *v)
-{
-	if (!v->running)
-		return;
-	__atomic_store_n(&v->stop, 1, __ATOMIC_RELEASE);
-	pthread_join(v->thread, NULL);
-	v->running = false;
 }
 
 /* --------------------------------------------------------- device setup */
@@ -722,8 +377,8 @@ void isim_cmdqv_set_exec_hook(struct isim_cmdqv *hw, isim_cmdqv_exec_fn fn,
 static void vintf_settle(struct isim_cmdqv_vintf *v)
 {
 	for (unsigned i = 0; i < v->hw->per_vintf; i++)
-		lvcmdq_control(v, i);
-	vintf_publish_maps(v);
+		cmdqv_hw_lvcmdq_control(v, i);
+	cmdqv_hw_publish_maps(v);
 }
 
 void isim_cmdqv_enable(struct isim_cmdqv *hw, bool en)
@@ -935,7 +590,7 @@ void isim_cmdqv_vintf_deinit(struct isim_cmdqv_vintf *v)
 		st32(&v->sid_match[s], 0);
 		st32(&v->sid_replace[s], 0);
 	}
-	vintf_publish_maps(v);
+	cmdqv_hw_publish_maps(v);
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -1030,7 +685,7 @@ int isim_cmdqv_lvcmdq_deinit(struct isim_cmdqv_vintf *v, unsigned lidx)
 		return -EINVAL;
 	pthread_mutex_lock(&v->lock);
 	lvcmdq_deinit_locked(v, lidx);
-	vintf_publish_maps(v);
+	cmdqv_hw_publish_maps(v);
 	pthread_mutex_unlock(&v->lock);
 	return 0;
 }

@@ -23,6 +23,10 @@
  * the trapped main command queue (IOMMU_HWPT_INVALIDATE) are not
  * modelled.
  *
+ * The HW queue ops are in tegra241_cmdqv_queue.c, the VMM-side calls in
+ * tegra241_cmdqv_vmm.c, the state these files share in
+ * tegra241_cmdqv_private.h.
+ *
  * Locks: a vIOMMU's lvcmdq_mutex comes before the model's VINTF lock
  * (queue and SID programming).  The machine's model lock, which
  * isim_hw_run holds across a step, comes before the VINTF lock and before
@@ -42,6 +46,7 @@
 #include "sim/iommufd/iommufd_private.h"
 #include "sim/lib/fault.h"
 #include "vendors/nvidia/cmdqv_hw.h"
+#include "vendors/nvidia/tegra241_cmdqv_private.h"
 
 /* SMMU ID register fields reported through GET_HW_INFO (arm-smmu-v3.h). */
 #define IDR0_S2P		(1u << 0)
@@ -65,7 +70,6 @@
 #define SMMU_SSID_BITS		20u	/* IDR1.SSIDSIZE reported */
 #define SMMU_EVTQS		19u	/* IDR1.EVENTQS reported */
 #define SMMU_IAS_BITS		48u	/* stage-2 input range */
-#define CMDQ_ENT_SZ_SHIFT	4u	/* log2 of a 16-byte entry */
 #define VSID_FIELD_MASK		0xfffffu	/* SID_MATCH.VIRT_SID */
 #define PSID_MAX		0xfffffu	/* SID_REPLACE.PHYS_SID */
 
@@ -77,50 +81,9 @@ struct cmdqv_vmid {
 	unsigned refs;
 };
 
-/* One IOMMU instance: the SMMU with its CMDQV. */
-struct cmdqv_inst {
-	struct isim_machine *m;
-	struct isim_cmdqv *hw;
-	unsigned num_vintfs, per_vintf, num_sids;
-	uint16_t vmid_first;		/* lowest VMID handed out */
-	uint32_t sid_next;		/* next pSID given to a device */
-
-	pthread_mutex_t lock;		/* everything below; see file comment */
-	struct cmdqv_vintf **vintfs;	/* by VINTF index; [0] the host's */
-	struct cmdqv_vmid *vmids;
-};
-
 /* Per device behind this IOMMU (dev->drvdata; the core frees it). */
 struct cmdqv_dev {
 	uint32_t sid;
-};
-
-/* A vIOMMU: one user-owned VINTF (the kernel's struct tegra241_vintf). */
-struct cmdqv_vintf {
-	struct iommufd_viommu core;
-	struct cmdqv_inst *inst;
-	struct isim_cmdqv_vintf *v;
-	struct isim_hw_model model;
-	unsigned idx;
-	uint16_t vmid;
-	uint64_t mmap_offset;
-
-	pthread_mutex_t lvcmdq_mutex;	/* lvcmdqs[], sid_slots */
-	struct cmdqv_vcmdq **lvcmdqs;
-	uint32_t sid_slots;		/* SID_MATCH/REPLACE pairs in use */
-
-	/* vEVENTs handed to the core, and those it had no queue for. */
-	atomic_ulong events_reported;
-	atomic_ulong events_dropped;
-};
-
-/* A guest VCMDQ (struct tegra241_vcmdq): LVCMDQ lidx of its VINTF. */
-struct cmdqv_vcmdq {
-	struct iommufd_hw_queue core;
-	struct cmdqv_vintf *vintf;
-	struct cmdqv_vcmdq *prev;
-	uint16_t idx;		/* global VCMDQ index */
-	uint16_t lidx;
 };
 
 /* A vDEVICE: one SID_MATCH/SID_REPLACE pair (struct tegra241_vintf_sid). */
@@ -130,38 +93,6 @@ struct cmdqv_vsid {
 	uint32_t sid;
 	uint8_t idx;
 };
-
-static const struct iommufd_viommu_ops cmdqv_viommu_ops;
-
-/*
- * The driver's calls for the VMM side and for tests and benchmarks.  This
- * file has no header, so callers repeat these declarations.
- */
-int tegra241_cmdqv_model(struct isim_iommu *iommu, struct isim_cmdqv **out);
-int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
-				struct isim_cmdqv_vintf **out);
-int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
-				 uint64_t *reported, uint64_t *dropped);
-int tegra241_cmdqv_device_sid(struct isim_device *dev, uint32_t *sid);
-
-static inline struct cmdqv_vintf *to_vintf(struct iommufd_viommu *viommu)
-{
-	return (struct cmdqv_vintf *)viommu;
-}
-
-static inline struct cmdqv_vcmdq *to_vcmdq(struct iommufd_hw_queue *hwq)
-{
-	return (struct cmdqv_vcmdq *)hwq;
-}
-
-static unsigned ilog2u(unsigned v)
-{
-	unsigned l = 0;
-
-	while (v >>= 1)
-		l++;
-	return l;
-}
 
 /* ------------------------------------------------------------ instance */
 
@@ -661,7 +592,7 @@ static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
 		   "viommu=%u vintf=%u vmid=%#x mmap_offset=%#llx",
 		   viommu->obj.id, vi->idx, vi->vmid,
 		   (unsigned long long)vi->mmap_offset);
-	viommu->ops = &cmdqv_viommu_ops;
+	viommu->ops = &tegra241_cmdqv_viommu_ops;
 	return 0;
 
 err_mmap:
@@ -682,8 +613,8 @@ err_free:
 /* ------------------------------------------------------------ vDEVICEs */
 
 /* The device's stream ID, given on first use (firmware's job for real). */
-static int dev_sid(struct cmdqv_inst *inst, struct isim_device *dev,
-		   uint32_t *sid)
+int tegra241_cmdqv_dev_sid(struct cmdqv_inst *inst, struct isim_device *dev,
+			   uint32_t *sid)
 {
 	struct cmdqv_dev *st;
 	int rc = 0;
@@ -736,7 +667,7 @@ static int cmdqv_vdevice_init(struct iommufd_vdevice *vdev)
 
 	if (vdev->virt_id > UINT32_MAX)
 		return -EINVAL;
-	rc = dev_sid(vi->inst, vdev->idev->dev, &psid);
+	rc = tegra241_cmdqv_dev_sid(vi->inst, vdev->idev->dev, &psid);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&vi->lvcmdq_mutex);
@@ -762,135 +693,12 @@ out:
 	return rc;
 }
 
-/* ----------------------------------------------------------- HW queues */
-
-static size_t cmdqv_get_hw_queue_size(struct iommufd_viommu *viommu,
-				      unsigned type)
-{
-	return type == IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV ?
-		       sizeof(struct cmdqv_vcmdq) : 0;
-}
-
-/*
- * tegra241_vintf_destroy_lvcmdq_user(): the core calls it only once no
- * higher queue depends on this one, so the unmap is descending as the
- * hardware requires.  The deinit disables the queue at a command boundary
- * (the model's VINTF lock waits out a step in flight), flushes a pending
- * ATC timeout, zeroes PROD, CONS and BASE and acknowledges any error; only
- * then may the core unpin the memory the consumer was reading.
- */
-static void cmdqv_hw_queue_destroy(struct iommufd_hw_queue *hw_queue)
-{
-	struct cmdqv_vcmdq *q = to_vcmdq(hw_queue);
-	struct cmdqv_vintf *vi = q->vintf;
-
-	pthread_mutex_lock(&vi->lvcmdq_mutex);
-	isim_cmdqv_lvcmdq_deinit(vi->v, q->lidx);
-	isim_cmdqv_lvcmdq_unmap(vi->v, q->lidx);
-	vi->lvcmdqs[q->lidx] = NULL;
-	if (q->prev)
-		iommufd_hw_queue_undepend(hw_queue, &q->prev->core);
-	pthread_mutex_unlock(&vi->lvcmdq_mutex);
-	isim_trace(&vi->inst->m->trace, "cmdqv.hw_queue_destroy",
-		   "viommu=%u lidx=%u vcmdq=%u", vi->core.obj.id, q->lidx,
-		   q->idx);
-}
-
-static bool is_pow2_u64(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
-
-/*
- * tegra241_vintf_alloc_lvcmdq_user(), checks D1-D8 of the notes' §4.2 in
- * the kernel's order: type, index, taken, ascending order, length,
- * PA bits, PA alignment, dependency.  Then CMDQ_ALLOC(q).ALLOCATED and
- * BASE = PA | LOG2SIZE; CONFIG stays 0, the guest enables the queue.
- */
-static int cmdqv_hw_queue_init_phys(struct iommufd_hw_queue *hw_queue,
-				    uint32_t lidx, uint64_t base_pa)
-{
-	struct cmdqv_vintf *vi = to_vintf(hw_queue->viommu);
-	struct cmdqv_vcmdq *q = to_vcmdq(hw_queue);
-	struct cmdqv_inst *inst = vi->inst;
-	unsigned cmdqs = isim_cmdqv_get_config(inst->hw)->cmdqs;
-	uint64_t len = hw_queue->length;
-	struct cmdqv_vcmdq *prev = NULL;
-	unsigned log2size;
-	int rc;
-
-	if (hw_queue->type != IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV)
-		return -EOPNOTSUPP;				/* D1 */
-	if (lidx >= inst->per_vintf)
-		return -EINVAL;					/* D2 */
-
-	pthread_mutex_lock(&vi->lvcmdq_mutex);
-	if (vi->lvcmdqs[lidx]) {
-		rc = -EEXIST;					/* D3 */
-		goto unlock;
-	}
-	/* The hardware maps LVCMDQs in ascending order only. */
-	if (lidx) {
-		prev = vi->lvcmdqs[lidx - 1];
-		if (!prev) {
-			rc = -EIO;				/* D4 */
-			goto unlock;
-		}
-	}
-	/* A power of two in [32, 2^(IDR1.CMDQS + 4)] bytes. */
-	if (!is_pow2_u64(len) || len < 32 ||
-	    len > 1ull << (cmdqs + CMDQ_ENT_SZ_SHIFT)) {
-		rc = -EINVAL;					/* D5 */
-		goto unlock;
-	}
-	log2size = ilog2u((unsigned)len) - CMDQ_ENT_SZ_SHIFT;
-	/* BASE holds PA[47:5]; the queue must be naturally aligned in the
-	 * host, whatever the guest address looked like. */
-	if ((base_pa & ~ISIM_VCMDQ_BASE_ADDR_MASK) ||		/* D6 */
-	    (base_pa & (len - 1))) {				/* D7 */
-		rc = -EINVAL;
-		goto unlock;
-	}
-	/* Unmapping must go descending: the core refuses to destroy a queue
-	 * another one depends on. */
-	if (prev) {
-		rc = iommufd_hw_queue_depend(hw_queue, &prev->core);	/* D8 */
-		if (rc)
-			goto unlock;
-	}
-	q->prev = prev;
-	q->vintf = vi;
-	q->lidx = (uint16_t)lidx;
-	q->idx = (uint16_t)isim_cmdqv_vcmdq_index(vi->v, lidx);
-	vi->lvcmdqs[lidx] = q;
-
-	rc = isim_cmdqv_lvcmdq_map(vi->v, lidx);
-	if (!rc)
-		rc = isim_cmdqv_lvcmdq_set_base(vi->v, lidx, base_pa, log2size);
-	if (rc) {
-		/* A queue left enabled on an unmapped slot refuses BASE. */
-		isim_cmdqv_lvcmdq_unmap(vi->v, lidx);
-		vi->lvcmdqs[lidx] = NULL;
-		if (prev)
-			iommufd_hw_queue_undepend(hw_queue, &prev->core);
-		goto unlock;
-	}
-	hw_queue->destroy = cmdqv_hw_queue_destroy;
-	isim_trace(&inst->m->trace, "cmdqv.hw_queue",
-		   "viommu=%u lidx=%u vcmdq=%u base_pa=%#llx log2size=%u",
-		   vi->core.obj.id, lidx, q->idx, (unsigned long long)base_pa,
-		   log2size);
-unlock:
-	pthread_mutex_unlock(&vi->lvcmdq_mutex);
-	return rc;
-}
-
-static const struct iommufd_viommu_ops cmdqv_viommu_ops = {
+const struct iommufd_viommu_ops tegra241_cmdqv_viommu_ops = {
 	.destroy = cmdqv_viommu_destroy,
 	.vdevice_size = sizeof(struct cmdqv_vsid),
 	.vdevice_init = cmdqv_vdevice_init,
-	.get_hw_queue_size = cmdqv_get_hw_queue_size,
-	.hw_queue_init_phys = cmdqv_hw_queue_init_phys,
+	.get_hw_queue_size = tegra241_cmdqv_get_hw_queue_size,
+	.hw_queue_init_phys = tegra241_cmdqv_hw_queue_init_phys,
 };
 
 const struct isim_iommu_ops isim_tegra241_cmdqv_iommu_ops = {
@@ -902,65 +710,3 @@ const struct isim_iommu_ops isim_tegra241_cmdqv_iommu_ops = {
 	.get_viommu_size = cmdqv_get_viommu_size,
 	.viommu_init = cmdqv_viommu_init,
 };
-
-/* ------------------------------------------------------- VMM-side calls */
-
-/* The instance's hardware model, for tests to inspect its caches. */
-int tegra241_cmdqv_model(struct isim_iommu *iommu, struct isim_cmdqv **out)
-{
-	struct cmdqv_inst *inst;
-
-	if (!iommu || iommu->ops != &isim_tegra241_cmdqv_iommu_ops)
-		return -EINVAL;
-	inst = isim_iommu_priv(iommu);
-	*out = inst->hw;
-	return 0;
-}
-
-static struct cmdqv_vintf *vintf_get(struct isim_fd *fd, uint32_t id)
-{
-	struct iommufd_viommu *viommu = iommufd_get_viommu(&fd->ictx, id);
-
-	if (IS_ERR(viommu))
-		return (void *)viommu;
-	if (viommu->ops != &cmdqv_viommu_ops) {
-		iommufd_put_object(&fd->ictx, &viommu->obj);
-		return ERR_PTR(-EINVAL);
-	}
-	return to_vintf(viommu);
-}
-
-/* The VINTF behind vIOMMU @viommu_id (valid while the vIOMMU lives). */
-int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
-				struct isim_cmdqv_vintf **out)
-{
-	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
-
-	if (IS_ERR(vi))
-		return (int)PTR_ERR(vi);
-	*out = vi->v;
-	iommufd_put_object(&fd->ictx, &vi->core.obj);
-	return 0;
-}
-
-/* vEVENTs delivered to the VMM's vEVENTQ, and those dropped (no queue). */
-int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
-				 uint64_t *reported, uint64_t *dropped)
-{
-	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
-
-	if (IS_ERR(vi))
-		return (int)PTR_ERR(vi);
-	*reported = atomic_load(&vi->events_reported);
-	*dropped = atomic_load(&vi->events_dropped);
-	iommufd_put_object(&fd->ictx, &vi->core.obj);
-	return 0;
-}
-
-/* @dev's physical stream ID (what SID_REPLACE gets for its vDEVICEs). */
-int tegra241_cmdqv_device_sid(struct isim_device *dev, uint32_t *sid)
-{
-	if (!dev || dev->iommu->ops != &isim_tegra241_cmdqv_iommu_ops)
-		return -EINVAL;
-	return dev_sid(isim_iommu_priv(dev->iommu), dev, sid);
-}

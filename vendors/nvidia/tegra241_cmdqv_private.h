@@ -1,0 +1,107 @@
+/*
+ * The state of the "tegra241-cmdqv" driver shared by
+ * vendors/nvidia/tegra241_cmdqv.c (the driver: instance, VMIDs, vEVENTs,
+ * vIOMMU and vDEVICEs), tegra241_cmdqv_queue.c (the HW queue ops) and
+ * tegra241_cmdqv_vmm.c (the VMM-side calls) and by nothing else: the IOMMU
+ * instance, the vIOMMU (one VINTF) and the guest VCMDQ, the driver symbols
+ * the other two files need, and the declarations of the VMM-side calls.
+ */
+#ifndef ISIM_NVIDIA_TEGRA241_CMDQV_PRIVATE_H
+#define ISIM_NVIDIA_TEGRA241_CMDQV_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/iommufd/iommufd_private.h"
+#include "vendors/nvidia/cmdqv_hw.h"
+
+struct cmdqv_vmid;
+
+/* One IOMMU instance: the SMMU with its CMDQV. */
+struct cmdqv_inst {
+	struct isim_machine *m;
+	struct isim_cmdqv *hw;
+	unsigned num_vintfs, per_vintf, num_sids;
+	uint16_t vmid_first;		/* lowest VMID handed out */
+	uint32_t sid_next;		/* next pSID given to a device */
+
+	pthread_mutex_t lock;		/* everything below; see file comment */
+	struct cmdqv_vintf **vintfs;	/* by VINTF index; [0] the host's */
+	struct cmdqv_vmid *vmids;
+};
+
+/* A vIOMMU: one user-owned VINTF (the kernel's struct tegra241_vintf). */
+struct cmdqv_vintf {
+	struct iommufd_viommu core;
+	struct cmdqv_inst *inst;
+	struct isim_cmdqv_vintf *v;
+	struct isim_hw_model model;
+	unsigned idx;
+	uint16_t vmid;
+	uint64_t mmap_offset;
+
+	pthread_mutex_t lvcmdq_mutex;	/* lvcmdqs[], sid_slots */
+	struct cmdqv_vcmdq **lvcmdqs;
+	uint32_t sid_slots;		/* SID_MATCH/REPLACE pairs in use */
+
+	/* vEVENTs handed to the core, and those it had no queue for. */
+	atomic_ulong events_reported;
+	atomic_ulong events_dropped;
+};
+
+/* A guest VCMDQ (struct tegra241_vcmdq): LVCMDQ lidx of its VINTF. */
+struct cmdqv_vcmdq {
+	struct iommufd_hw_queue core;
+	struct cmdqv_vintf *vintf;
+	struct cmdqv_vcmdq *prev;
+	uint16_t idx;		/* global VCMDQ index */
+	uint16_t lidx;
+};
+
+extern const struct iommufd_viommu_ops tegra241_cmdqv_viommu_ops;
+/* The driver itself (the core's list of drivers names it too). */
+extern const struct isim_iommu_ops isim_tegra241_cmdqv_iommu_ops;
+
+/*
+ * The driver's calls for the VMM side and for tests and benchmarks.  This
+ * file has no header, so callers repeat these declarations.
+ */
+int tegra241_cmdqv_model(struct isim_iommu *iommu, struct isim_cmdqv **out);
+int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
+				struct isim_cmdqv_vintf **out);
+int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
+				 uint64_t *reported, uint64_t *dropped);
+int tegra241_cmdqv_device_sid(struct isim_device *dev, uint32_t *sid);
+
+static inline struct cmdqv_vintf *to_vintf(struct iommufd_viommu *viommu)
+{
+	return (struct cmdqv_vintf *)viommu;
+}
+
+static inline struct cmdqv_vcmdq *to_vcmdq(struct iommufd_hw_queue *hwq)
+{
+	return (struct cmdqv_vcmdq *)hwq;
+}
+
+static inline unsigned ilog2u(unsigned v)
+{
+	unsigned l = 0;
+
+	while (v >>= 1)
+		l++;
+	return l;
+}
+
+/* The device's stream ID, given on first use (firmware's job for real). */
+int tegra241_cmdqv_dev_sid(struct cmdqv_inst *inst, struct isim_device *dev,
+			   uint32_t *sid);
+
+/* The vIOMMU's HW queue ops (tegra241_cmdqv_queue.c). */
+size_t tegra241_cmdqv_get_hw_queue_size(struct iommufd_viommu *viommu,
+					unsigned type);
+int tegra241_cmdqv_hw_queue_init_phys(struct iommufd_hw_queue *hw_queue,
+				      uint32_t lidx, uint64_t base_pa);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * The VMM-side calls of the "tegra241-cmdqv" driver, for the VMM and for
+ * tests, the CLI and benchmarks: the instance's CMDQV model, the VINTF
+ * behind a vIOMMU, the vIOMMU's vEVENT counts and a device's physical
+ * stream ID.  Each checks that the object it is given belongs to this
+ * driver; their declarations are in tegra241_cmdqv_private.h (callers
+ * outside the driver repeat them).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sim/iommufd/iommufd_private.h"
+#include "vendors/nvidia/cmdqv_hw.h"
+#include "vendors/nvidia/tegra241_cmdqv_private.h"
+
+/* The instance's hardware model, for tests to inspect its caches. */
+int tegra241_cmdqv_model(struct isim_iommu *iommu, struct isim_cmdqv **out)
+{
+	struct cmdqv_inst *inst;
+
+	if (!iommu || iommu->ops != &isim_tegra241_cmdqv_iommu_ops)
+		return -EINVAL;
+	inst = isim_iommu_priv(iommu);
+	*out = inst->hw;
+	return 0;
+}
+
+static struct cmdqv_vintf *vintf_get(struct isim_fd *fd, uint32_t id)
+{
+	struct iommufd_viommu *viommu = iommufd_get_viommu(&fd->ictx, id);
+
+	if (IS_ERR(viommu))
+		return (void *)viommu;
+	if (viommu->ops != &tegra241_cmdqv_viommu_ops) {
+		iommufd_put_object(&fd->ictx, &viommu->obj);
+		return ERR_PTR(-EINVAL);
+	}
+	return to_vintf(viommu);
+}
+
+/* The VINTF behind vIOMMU @viommu_id (valid while the vIOMMU lives). */
+int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
+				struct isim_cmdqv_vintf **out)
+{
+	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
+
+	if (IS_ERR(vi))
+		return (int)PTR_ERR(vi);
+	*out = vi->v;
+	iommufd_put_object(&fd->ictx, &vi->core.obj);
+	return 0;
+}
+
+/* vEVENTs delivered to the VMM's vEVENTQ, and those dropped (no queue). */
+int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
+				 uint64_t *reported, uint64_t *dropped)
+{
+	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
+
+	if (IS_ERR(vi))
+		return (int)PTR_ERR(vi);
+	*reported = atomic_load(&vi->events_reported);
+	*dropped = atomic_load(&vi->events_dropped);
+	iommufd_put_object(&fd->ictx, &vi->core.obj);
+	return 0;
+}
+
+/* @dev's physical stream ID (what SID_REPLACE gets for its vDEVICEs). */
+int tegra241_cmdqv_device_sid(struct isim_device *dev, uint32_t *sid)
+{
+	if (!dev || dev->iommu->ops != &isim_tegra241_cmdqv_iommu_ops)
+		return -EINVAL;
+	return tegra241_cmdqv_dev_sid(isim_iommu_priv(dev->iommu), dev, sid);
+}
