@@ -298,16 +298,55 @@ void isim_phys_unpin(struct isim_phys *phys, uint64_t pfn, size_t count)
 	pthread_rwlock_unlock(&phys->lock);
 }
 
+/*
+ * Pin @n frames from @pfn that sit in one block: one metadata lookup for
+ * the whole run instead of one per frame.  Returns how many were pinned;
+ * fewer than @n only where a frame is not allocated or its counts are full.
+ */
+static size_t pin_run_locked(struct isim_phys *phys, uint64_t pfn, size_t n)
+{
+	struct frame *f = allocated_frame(phys, pfn);
+	size_t i;
+
+	if (!f)
+		return 0;
+	if (n > phys->nframes - pfn)
+		n = phys->nframes - pfn;
+	for (i = 0; i < n; i++, f++) {
+		if (f->state != ISIM_FRAME_ALLOCATED ||
+		    f->pincount == UINT32_MAX ||
+		    f->u.used.refcount == UINT32_MAX)
+			break;
+		if (!f->pincount++)
+			phys->pinned_frames++;
+		f->u.used.refcount++;
+	}
+	phys->total_pins += i;
+	return i;
+}
+
 int isim_phys_pin_pfns(struct isim_phys *phys, const uint64_t *pfns, size_t n)
 {
-	size_t i;
+	uint64_t block_mask = (1ull << phys->max_order) - 1;
+	size_t i, run, done;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&phys->lock);
-	for (i = 0; i < n; i++) {
-		rc = pin_locked(phys, pfns[i]);
-		if (rc)
+	for (i = 0; i < n; i += run) {
+		/* The longest run of consecutive PFNs inside one block. */
+		for (run = 1; i + run < n && pfns[i + run] == pfns[i] + run &&
+			      ((pfns[i] + run) & block_mask);
+		     run++)
+			;
+		done = pin_run_locked(phys, pfns[i], run);
+		if (done != run) {
+			struct frame *f = allocated_frame(phys, pfns[i] + done);
+
+			rc = f ? -ENOMEM : -EFAULT;
+			while (done--)
+				unpin_locked(phys, pfns[i] + done);
 			break;
+		}
 	}
 	if (rc)
 		while (i--)
