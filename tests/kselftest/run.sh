@@ -275,7 +275,7 @@ diagnose_case() { # program case
 		echo "      failing ioctls: $(awk '{print $2 "=" $3}' "$log" | sort | uniq -c |
 			sort -rn | awk '{printf "%s%s(x%d)", n++ ? ", " : "", $2, $1}')"
 		awk '$3 == "EOPNOTSUPP" || $3 == "ENOTTY" || $3 == "ENOSYS" {print $2 "=" $3}' \
-			"$log" | sort -u | sed "s|\$| $c|" >>"$work/diag/unimplemented.cases"
+			"$log" | sort -u | sed "s|\$| $c|" >>"$work/diag/unsupported.cases"
 	fi
 }
 
@@ -313,13 +313,13 @@ for p in $programs; do
 	fi
 	if [ "${KSELFTEST_DIAGNOSE:-0}" = 1 ] && [ -n "$failed_cases" ]; then
 		echo "== $p: diagnosis of failed cases (each rerun alone)"
-		rm -f "$work/diag/unimplemented.cases"
+		rm -f "$work/diag/unsupported.cases"
 		for c in $failed_cases; do
 			diagnose_case "$p" "$c"
 		done
-		if [ -s "$work/diag/unimplemented.cases" ]; then
-			echo "  unimplemented (EOPNOTSUPP/ENOTTY) ioctls, by failed cases that hit them:"
-			awk '{print $1}' "$work/diag/unimplemented.cases" | sort | uniq -c | sort -rn |
+		if [ -s "$work/diag/unsupported.cases" ]; then
+			echo "  unsupported (EOPNOTSUPP/ENOTTY) ioctls, by failed cases that hit them:"
+			awk '{print $1}' "$work/diag/unsupported.cases" | sort | uniq -c | sort -rn |
 				awk '{printf "    %4d  %s\n", $1, $2}'
 		fi
 	fi
