@@ -124,46 +124,45 @@ int iommufd_access_attach_internal(struct iommufd_access *access,
 	return rc;
 }
 
-int iommufd_access_attach(struct iommufd_access *access, uint32_t ioas_id)
+/*
+ * attach and replace by IOAS ID: attach requires a detached access (a
+ * driver bug otherwise: WARN, EINVAL), replace an attached one (ENOENT).
+ */
+static int access_set_ioas_id(struct iommufd_access *access, uint32_t ioas_id,
+			      bool replace)
 {
 	struct iommufd_ioas *ioas;
 	int rc;
 
 	pthread_mutex_lock(&access->ioas_lock);
-	if (ISIM_WARN_ON(access->ictx->m, access->ioas)) {
-		pthread_mutex_unlock(&access->ioas_lock);
-		return -EINVAL;
+	if (replace && !access->ioas) {
+		rc = -ENOENT;
+		goto out_unlock;
+	}
+	if (!replace && ISIM_WARN_ON(access->ictx->m, access->ioas)) {
+		rc = -EINVAL;
+		goto out_unlock;
 	}
 	ioas = iommufd_get_ioas(access->ictx, ioas_id);
 	if (IS_ERR(ioas)) {
-		pthread_mutex_unlock(&access->ioas_lock);
-		return (int)PTR_ERR(ioas);
+		rc = (int)PTR_ERR(ioas);
+		goto out_unlock;
 	}
 	rc = iommufd_access_change_ioas(access, ioas);
 	iommufd_put_object(access->ictx, &ioas->obj);
+out_unlock:
 	pthread_mutex_unlock(&access->ioas_lock);
 	return rc;
 }
 
+int iommufd_access_attach(struct iommufd_access *access, uint32_t ioas_id)
+{
+	return access_set_ioas_id(access, ioas_id, false);
+}
+
 int iommufd_access_replace(struct iommufd_access *access, uint32_t ioas_id)
 {
-	struct iommufd_ioas *ioas;
-	int rc;
-
-	pthread_mutex_lock(&access->ioas_lock);
-	if (!access->ioas) {
-		pthread_mutex_unlock(&access->ioas_lock);
-		return -ENOENT;
-	}
-	ioas = iommufd_get_ioas(access->ictx, ioas_id);
-	if (IS_ERR(ioas)) {
-		pthread_mutex_unlock(&access->ioas_lock);
-		return (int)PTR_ERR(ioas);
-	}
-	rc = iommufd_access_change_ioas(access, ioas);
-	iommufd_put_object(access->ictx, &ioas->obj);
-	pthread_mutex_unlock(&access->ioas_lock);
-	return rc;
+	return access_set_ioas_id(access, ioas_id, true);
 }
 
 static void access_detach(struct iommufd_access *access)
