@@ -8,10 +8,10 @@
  * into the log, the guest drains it); threaded puts the engine thread (or
  * the event source) and the guest on two threads, as the baseline does.
  *
- * The baseline is a textbook single-producer single-consumer ring of the
- * same 16-byte entries and the same capacity, its head and tail published
- * with release and read with acquire, producer and consumer on two threads:
- * what moving an entry between two threads costs with nothing else done.
+ * The baseline is Concurrency Kit's SPSC ring (ck_ring) carrying the same
+ * 16-byte entries through the same capacity, producer and consumer on two
+ * threads: what moving an entry between two threads costs with nothing
+ * else done.
  * The ratio is ns per entry over the baseline's; the targets (as for the
  * CMDQV model) are stepped throughput >= 1.0x and threaded >= 0.7x the
  * baseline's, i.e. ratio <= 1.0 and <= 1/0.7.
@@ -29,7 +29,7 @@
 #include <linux/iommufd.h>
 
 #include "bench/bench.h"
-#include "bench/spsc_ring.h"
+#include "bench/ck_ring_baseline.h"
 #include "iommufd-sim/sim.h"
 #include "vendors/amd/amd_hw.h"
 #include "vendors/amd/amd_viommu.h"
@@ -47,10 +47,11 @@
 
 /* ------------------------------------------------------ the baseline */
 
-/* The shared SPSC ring (bench/spsc_ring.h), the command buffer's size. */
-static double spsc_run(unsigned long n)
+/* The shared ck_ring baseline (bench/ck_ring_baseline.h), the command
+ * buffer's size. */
+static double ring_baseline(unsigned long n)
 {
-	return spsc_ring_run(n, RING_ENTRIES);
+	return ck_ring_baseline_run(n, RING_ENTRIES);
 }
 
 /* ---------------------------------------------------- the AMD vIOMMU */
@@ -334,10 +335,10 @@ int bench_amd(const struct bench_opts *o)
 		{ "evt produce threaded", evt_threaded, 0.7 },
 	};
 	unsigned long n = bench_n(o, AMD_DEFAULT_N);
-	double base = bench_best_of(spsc_run, n, o->reps);
+	double base = bench_best_of(ring_baseline, n, o->reps);
 
 	if (base < 0)
 		return 1;
 	return bench_rows_against("amd", rows, sizeof(rows) / sizeof(rows[0]),
-				  n, o->reps, "spsc ring", base);
+				  n, o->reps, "ck_ring spsc", base);
 }

@@ -31,8 +31,8 @@ static const struct {
 	  bench_domain },
 	{ "hwqueue", "HW_QUEUE_ALLOC+DESTROY (mock, phys) vs access pin+unpin",
 	  bench_hwqueue },
-	{ "amd", "AMD cmd consume + event produce vs an SPSC ring", bench_amd },
-	{ "cmdqv", "Tegra241 VCMDQ consume, stepped/threaded, vs an SPSC ring",
+	{ "amd", "AMD cmd consume + event produce vs ck_ring", bench_amd },
+	{ "cmdqv", "Tegra241 VCMDQ consume, stepped/threaded, vs ck_ring",
 	  bench_cmdqv },
 };
 

@@ -10,9 +10,9 @@
  * (fill the ring, drain it); threaded gives the model its own thread (the
  * machine's threaded mode) while the guest produces.
  *
- * The baseline, measured in the same run, is bench/spsc_ring.c moving the
- * same 16-byte entries through a ring of the same 4096 slots between two
- * threads.  The ratio is ns per command over the baseline's ns per entry;
+ * The baseline, measured in the same run, is ck_ring (bench/ck_ring_baseline.c)
+ * moving the same 16-byte entries through a ring of the same 4096 slots
+ * between two threads.  The ratio is ns per command over the baseline's ns per entry;
  * the targets are stepped throughput >= 1.0x and threaded >= 0.7x the
  * baseline's, i.e. ratio <= 1.0 and <= 1/0.7.
  */
@@ -27,7 +27,7 @@
 #include <linux/iommufd.h>
 
 #include "bench/bench.h"
-#include "bench/spsc_ring.h"
+#include "bench/ck_ring_baseline.h"
 #include "iommufd-sim/sim.h"
 #include "vendors/nvidia/cmdqv_hw.h"
 #include "vendors/nvidia/smmuv3_cmd.h"
@@ -260,9 +260,9 @@ static double consume_threaded(unsigned long n)
 	return ok ? (double)(t1 - t0) / (double)n : -1;
 }
 
-static double spsc_run(unsigned long n)
+static double ring_baseline(unsigned long n)
 {
-	return spsc_ring_run(n, RING_ENTRIES);
+	return ck_ring_baseline_run(n, RING_ENTRIES);
 }
 
 int bench_cmdqv(const struct bench_opts *o)
@@ -272,10 +272,10 @@ int bench_cmdqv(const struct bench_opts *o)
 		{ "vcmdq consume threaded", consume_threaded, 0.7 },
 	};
 	unsigned long n = bench_n(o, CMDQV_DEFAULT_N);
-	double base = bench_best_of(spsc_run, n, o->reps);
+	double base = bench_best_of(ring_baseline, n, o->reps);
 
 	if (base < 0)
 		return 1;
 	return bench_rows_against("cmdqv", rows, sizeof(rows) / sizeof(rows[0]),
-				  n, o->reps, "spsc ring", base);
+				  n, o->reps, "ck_ring spsc", base);
 }
