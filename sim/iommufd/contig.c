@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "sim/iommufd/contig.h"
+#include "sim/lib/pfn_run.h"
 
 /*
  * Sixteen PFNs are two cache lines: long enough to amortise the test
@@ -94,11 +95,7 @@ static bool contig_block(const uint64_t *pfns, size_t n)
 /* Length of the run of consecutive frames starting at pfns[i]. */
 static size_t run_length(const uint64_t *pfns, size_t n, size_t i)
 {
-	size_t j = i + 1;
-
-	while (j < n && pfns[j] == pfns[j - 1] + 1)
-		j++;
-	return j - i;
+	return isim_pfn_run_len(pfns + i, n - i);
 }
 
 /* Build runs on the fly; a second run is the first break. */

@@ -18,6 +18,7 @@
 #include "sim/iommufd/io_pagetable.h"
 #include "sim/iommufd/iommufd_private.h"
 #include "sim/lib/fault.h"
+#include "sim/lib/pfn_run.h"
 #include "sim/lib/uaccess.h"
 #include "sim/mm/vm.h"
 
@@ -164,10 +165,8 @@ static int runs_insert(struct iopt_pages *pages, uint64_t first,
 
 	while (i < n) {
 		struct iopt_pfn_run *run;
-		uint64_t j = i + 1;
+		uint64_t j = i + isim_pfn_run_len(pfns + i, n - i);
 
-		while (j < n && pfns[j] == pfns[j - 1] + 1)
-			j++;
 		run = isim_kzalloc(sizeof(*run));
 		if (!run)
 			return -ENOMEM;

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/lib/fault.h"
@@ -136,6 +137,7 @@ static void pat_lay_out(struct isim_phys *phys, uint64_t pfn, unsigned order,
 		f->state = ISIM_FRAME_ALLOCATED;
 		f->flags = FR_FOREIGN;
 		f->u.used.refcount = 1;
+		*pins_of(phys, bad) = PIN_ALLOCATED;
 		phys->foreign++;
 		phys_area_add(phys, bad == pfn ? pfn + 1 : pfn, 0, true);
 		return;
@@ -189,6 +191,7 @@ int phys_touch_block_for(struct isim_phys *phys, unsigned order)
 	uint64_t best = NO_PFN, base;
 	int best_free = INT32_MAX;
 	struct frame *frames;
+	uint32_t *pins;
 
 	for (uint64_t b = 0; b < phys->nblocks; b++) {
 		int mf;
@@ -204,9 +207,14 @@ int phys_touch_block_for(struct isim_phys *phys, unsigned order)
 	if (best == NO_PFN)
 		return -ENOMEM;
 	frames = isim_kcalloc(block_frames(phys, best), sizeof(*frames));
-	if (!frames)
+	pins = isim_kcalloc(block_frames(phys, best), sizeof(*pins));
+	if (!frames || !pins) {
+		free(frames);
+		free(pins);
 		return -ENOMEM;
+	}
 	phys->blocks[best].frames = frames;
+	phys->blocks[best].pins = pins;
 	phys->touched++;
 	base = best << phys->max_order;
 	pat_lay_out(phys, base, phys->max_order,

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "sim/lib/fault.h"
+#include "sim/lib/pfn_run.h"
 #include "sim/lib/trace.h"
 #include "sim/mm/phys.h"
 #include "sim/mm/phys_private.h"
@@ -107,10 +108,10 @@ found:
 		f->state = ISIM_FRAME_ALLOCATED;
 		f->flags = 0;
 		f->order = (uint8_t)order;
-		f->pincount = 0;
 		f->u.used.host = NULL;
 		f->u.used.refcount = 1;
 		f->u.used.owner = 0;
+		*pins_of(phys, pfn + i) = PIN_ALLOCATED;
 	}
 	phys->allocated += 1ull << order;
 	*out = pfn;
@@ -135,7 +136,7 @@ static void release_locked(struct isim_phys *phys, uint64_t pfn,
 	f->state = ISIM_FRAME_POISONED;
 	f->flags = 0;
 	f->order = 0;
-	f->pincount = 0;
+	*pins_of(phys, pfn) = 0;
 	memset(&f->u, 0, sizeof(f->u));
 	while (order < phys->max_order) {
 		buddy = pfn ^ (1ull << order);
@@ -171,49 +172,170 @@ static void bad_release(struct isim_phys *phys, const char *what,
 	phys_trace(phys, "mm.bad_release", "op=%s pfn=%#" PRIx64, what, pfn);
 }
 
-/* Drop a plain reference (not one that a pin holds). */
+/*
+ * Drop a plain reference.  The last one releases the frame, unless pins
+ * still hold it: then the last unpin does (the frame is an orphan).
+ */
 static bool put_locked(struct isim_phys *phys, uint64_t pfn)
 {
 	struct frame *f = allocated_frame(phys, pfn);
 
-	if (!f || f->u.used.refcount <= f->pincount) {
+	if (!f || !f->u.used.refcount) {
 		bad_release(phys, "put", pfn);
 		return false;
 	}
 	if (--f->u.used.refcount)
 		return false;
+	if (*pins_of(phys, pfn) & PIN_COUNT_MAX) {
+		phys->orphans++;
+		return false;
+	}
 	release_locked(phys, pfn, f);
 	return true;
 }
 
-static int pin_locked(struct isim_phys *phys, uint64_t pfn)
-{
-	struct frame *f = allocated_frame(phys, pfn);
+#if defined(__GNUC__)
+/*
+ * Pin words go sixteen at a time through the GNU vector extension while
+ * every word of the block may simply be bumped by one (allocated, count
+ * not full) or dropped by one (allocated, count not zero); a block that
+ * breaks the rule is left to the word-by-word loop, which reports it.
+ * Returns how many words were done and adds the counts that went 0 -> 1
+ * (pin) or 1 -> 0 (unpin) to *@edge.
+ */
+typedef uint32_t pin_v4 __attribute__((vector_size(16)));
+#define PIN_BLOCK 16
 
-	if (!f)
-		return -EFAULT;
-	if (f->pincount == UINT32_MAX || f->u.used.refcount == UINT32_MAX)
-		return -ENOMEM;
-	if (!f->pincount++)
-		phys->pinned_frames++;
-	f->u.used.refcount++;
-	phys->total_pins++;
+static size_t pin_words_fast(uint32_t *w, size_t n, int delta,
+			     uint64_t *edge)
+{
+	const pin_v4 alloc = { PIN_ALLOCATED, PIN_ALLOCATED, PIN_ALLOCATED,
+			       PIN_ALLOCATED };
+	const pin_v4 max = alloc - 1, zero = { 0 };
+	const pin_v4 limit = delta > 0 ? max : zero;
+	const pin_v4 edge_at = delta > 0 ? zero : zero + 1;
+	const pin_v4 step = zero + (uint32_t)delta;
+	size_t i;
+
+	for (i = 0; i + PIN_BLOCK <= n; i += PIN_BLOCK) {
+		pin_v4 x[PIN_BLOCK / 4], bad = zero, edges = zero;
+
+		for (unsigned j = 0; j < PIN_BLOCK / 4; j++) {
+			memcpy(&x[j], w + i + 4 * j, sizeof(x[j]));
+			bad |= (x[j] & alloc) ^ alloc;
+			bad |= (pin_v4)((x[j] & max) == limit);
+			edges -= (pin_v4)((x[j] & max) == edge_at);
+		}
+		if (bad[0] | bad[1] | bad[2] | bad[3])
+			break;
+		for (unsigned j = 0; j < PIN_BLOCK / 4; j++) {
+			x[j] += step;
+			memcpy(w + i + 4 * j, &x[j], sizeof(x[j]));
+		}
+		*edge += (uint64_t)edges[0] + edges[1] + edges[2] + edges[3];
+	}
+	return i;
+}
+#else
+static size_t pin_words_fast(uint32_t *w, size_t n, int delta,
+			     uint64_t *edge)
+{
 	return 0;
 }
+#endif
 
-static void unpin_locked(struct isim_phys *phys, uint64_t pfn)
+/*
+ * Pin @n frames from @pfn that sit in one block, touching only their pin
+ * words.  Returns how many were pinned: fewer than @n only where a frame
+ * is not allocated or its pin count is full.
+ */
+static size_t pin_run_locked(struct isim_phys *phys, uint64_t pfn, size_t n)
 {
-	struct frame *f = allocated_frame(phys, pfn);
+	uint32_t *w = pfn < phys->nframes ? pins_of(phys, pfn) : NULL;
+	uint64_t first_pins = 0;
+	size_t i;
 
-	if (!f || !f->pincount) {
-		bad_release(phys, "unpin", pfn);
-		return;
+	if (!w)
+		return 0;
+	for (i = pin_words_fast(w, n, 1, &first_pins); i < n; i++) {
+		uint32_t v = w[i];
+
+		if (!(v & PIN_ALLOCATED) || (v & PIN_COUNT_MAX) == PIN_COUNT_MAX)
+			break;
+		first_pins += !(v & PIN_COUNT_MAX);
+		w[i] = v + 1;
 	}
-	if (!--f->pincount)
-		phys->pinned_frames--;
-	phys->total_pins--;
-	if (!--f->u.used.refcount)
-		release_locked(phys, pfn, f);
+	phys->pinned_frames += first_pins;
+	phys->total_pins += i;
+	return i;
+}
+
+/*
+ * Unpin @n frames from @pfn that sit in one block.  A frame whose last pin
+ * goes is released if no plain reference is left; only orphans can be in
+ * that state, so while there are none the frames are not looked at.
+ */
+static void unpin_run_locked(struct isim_phys *phys, uint64_t pfn, size_t n)
+{
+	uint32_t *w = pfn < phys->nframes ? pins_of(phys, pfn) : NULL;
+	uint64_t unpinned = 0, last_pins = 0;
+	size_t i = 0;
+
+	/* With no orphan, no frame can be released here: words alone. */
+	if (w && !phys->orphans)
+		unpinned = i = pin_words_fast(w, n, -1, &last_pins);
+	for (; i < n; i++) {
+		uint32_t v = w ? w[i] : 0;
+		struct frame *f;
+
+		if (!(v & PIN_ALLOCATED) || !(v & PIN_COUNT_MAX)) {
+			bad_release(phys, "unpin", pfn + i);
+			continue;
+		}
+		w[i] = --v;
+		unpinned++;
+		if (v & PIN_COUNT_MAX)
+			continue;
+		last_pins++;
+		if (!phys->orphans)
+			continue;
+		f = frame_of(phys, pfn + i);
+		if (!f->u.used.refcount) {
+			phys->orphans--;
+			release_locked(phys, pfn + i, f);
+		}
+	}
+	phys->pinned_frames -= last_pins;
+	phys->total_pins -= unpinned;
+}
+
+/* Cut a range into block-sized pieces for the run helpers. */
+static size_t block_left(const struct isim_phys *phys, uint64_t pfn,
+			 size_t count)
+{
+	uint64_t left = (1ull << phys->max_order) -
+			(pfn & ((1ull << phys->max_order) - 1));
+
+	return count < left ? count : (size_t)left;
+}
+
+/* The length of the run of consecutive PFNs at @pfns inside one block. */
+static size_t block_run(const struct isim_phys *phys, const uint64_t *pfns,
+			size_t n)
+{
+	size_t run = isim_pfn_run_len(pfns, n);
+
+	return block_left(phys, pfns[0], run);
+}
+
+/* Unpin pfns[0 .. n), a block run at a time. */
+static void unpin_pfns_locked(struct isim_phys *phys, const uint64_t *pfns,
+			      size_t n)
+{
+	for (size_t i = 0, run; i < n; i += run) {
+		run = block_run(phys, pfns + i, n - i);
+		unpin_run_locked(phys, pfns[i], run);
+	}
 }
 
 int isim_phys_alloc(struct isim_phys *phys, unsigned order, uint64_t *pfn)
@@ -247,8 +369,8 @@ int isim_phys_get(struct isim_phys *phys, uint64_t pfn)
 		rc = -EFAULT;
 	else if (f->u.used.refcount == UINT32_MAX)
 		rc = -ENOMEM;
-	else
-		f->u.used.refcount++;
+	else if (!f->u.used.refcount++)
+		phys->orphans--;	/* a pinned orphan is referenced again */
 	pthread_rwlock_unlock(&phys->lock);
 	return rc;
 }
@@ -272,85 +394,69 @@ void isim_phys_put_pfns(struct isim_phys *phys, const uint64_t *pfns,
 	pthread_rwlock_unlock(&phys->lock);
 }
 
+/* -ENOMEM if the frame after a short pin run is pinned full, else -EFAULT. */
+static int pin_failure(const struct isim_phys *phys, uint64_t pfn)
+{
+	const uint32_t *w = pfn < phys->nframes ? pins_of(phys, pfn) : NULL;
+
+	return w && (*w & PIN_ALLOCATED) ? -ENOMEM : -EFAULT;
+}
+
 int isim_phys_pin(struct isim_phys *phys, uint64_t pfn, size_t count)
 {
-	size_t i;
+	size_t done = 0, run, got;
 	int rc = 0;
 
+	if (count > phys->nframes || pfn > phys->nframes - count)
+		return -EFAULT;
 	pthread_rwlock_wrlock(&phys->lock);
-	for (i = 0; i < count; i++) {
-		rc = pin_locked(phys, pfn + i);
-		if (rc)
+	while (done < count) {
+		run = block_left(phys, pfn + done, count - done);
+		got = pin_run_locked(phys, pfn + done, run);
+		done += got;
+		if (got != run) {
+			rc = pin_failure(phys, pfn + done);
 			break;
+		}
 	}
 	if (rc)
-		while (i--)
-			unpin_locked(phys, pfn + i);
+		for (size_t i = 0; i < done; i += run) {
+			run = block_left(phys, pfn + i, done - i);
+			unpin_run_locked(phys, pfn + i, run);
+		}
 	pthread_rwlock_unlock(&phys->lock);
 	return rc;
 }
 
 void isim_phys_unpin(struct isim_phys *phys, uint64_t pfn, size_t count)
 {
+	size_t run;
+
 	pthread_rwlock_wrlock(&phys->lock);
-	for (size_t i = 0; i < count; i++)
-		unpin_locked(phys, pfn + i);
-	pthread_rwlock_unlock(&phys->lock);
-}
-
-/*
- * Pin @n frames from @pfn that sit in one block: one metadata lookup for
- * the whole run instead of one per frame.  Returns how many were pinned;
- * fewer than @n only where a frame is not allocated or its counts are full.
- */
-static size_t pin_run_locked(struct isim_phys *phys, uint64_t pfn, size_t n)
-{
-	struct frame *f = allocated_frame(phys, pfn);
-	size_t i;
-
-	if (!f)
-		return 0;
-	if (n > phys->nframes - pfn)
-		n = phys->nframes - pfn;
-	for (i = 0; i < n; i++, f++) {
-		if (f->state != ISIM_FRAME_ALLOCATED ||
-		    f->pincount == UINT32_MAX ||
-		    f->u.used.refcount == UINT32_MAX)
-			break;
-		if (!f->pincount++)
-			phys->pinned_frames++;
-		f->u.used.refcount++;
+	for (size_t i = 0; i < count; i += run) {
+		run = block_left(phys, pfn + i, count - i);
+		unpin_run_locked(phys, pfn + i, run);
 	}
-	phys->total_pins += i;
-	return i;
+	pthread_rwlock_unlock(&phys->lock);
 }
 
 int isim_phys_pin_pfns(struct isim_phys *phys, const uint64_t *pfns, size_t n)
 {
-	uint64_t block_mask = (1ull << phys->max_order) - 1;
-	size_t i, run, done;
+	size_t i, run, got;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&phys->lock);
 	for (i = 0; i < n; i += run) {
-		/* The longest run of consecutive PFNs inside one block. */
-		for (run = 1; i + run < n && pfns[i + run] == pfns[i] + run &&
-			      ((pfns[i] + run) & block_mask);
-		     run++)
-			;
-		done = pin_run_locked(phys, pfns[i], run);
-		if (done != run) {
-			struct frame *f = allocated_frame(phys, pfns[i] + done);
-
-			rc = f ? -ENOMEM : -EFAULT;
-			while (done--)
-				unpin_locked(phys, pfns[i] + done);
+		run = block_run(phys, pfns + i, n - i);
+		got = pin_run_locked(phys, pfns[i], run);
+		if (got != run) {
+			rc = pin_failure(phys, pfns[i] + got);
+			unpin_run_locked(phys, pfns[i], got);
 			break;
 		}
 	}
 	if (rc)
-		while (i--)
-			unpin_locked(phys, pfns[i]);
+		unpin_pfns_locked(phys, pfns, i);
 	pthread_rwlock_unlock(&phys->lock);
 	return rc;
 }
@@ -359,8 +465,7 @@ void isim_phys_unpin_pfns(struct isim_phys *phys, const uint64_t *pfns,
 			  size_t n)
 {
 	pthread_rwlock_wrlock(&phys->lock);
-	for (size_t i = 0; i < n; i++)
-		unpin_locked(phys, pfns[i]);
+	unpin_pfns_locked(phys, pfns, n);
 	pthread_rwlock_unlock(&phys->lock);
 }
 
@@ -426,12 +531,13 @@ static void frame_info(const struct isim_phys *phys, uint64_t pfn,
 	}
 	memset(info, 0, sizeof(*info));
 	info->state = f->state;
-	info->pincount = f->pincount;
 	if (f->state != ISIM_FRAME_ALLOCATED)
 		return;
+	info->pincount = *pins_of(phys, pfn) & PIN_COUNT_MAX;
 	info->order = f->order;
 	info->foreign = f->flags & FR_FOREIGN;
-	info->refcount = f->u.used.refcount;
+	/* As in the kernel, a pin holds a reference too. */
+	info->refcount = f->u.used.refcount + info->pincount;
 	info->owner = f->u.used.owner;
 	info->host = f->u.used.host;
 	if (f->flags & FR_DIRECT)
@@ -617,8 +723,10 @@ void isim_phys_destroy(struct isim_phys *phys)
 {
 	if (!phys)
 		return;
-	for (uint64_t b = 0; b < phys->nblocks; b++)
+	for (uint64_t b = 0; b < phys->nblocks; b++) {
 		free(phys->blocks[b].frames);
+		free(phys->blocks[b].pins);
+	}
 	free(phys->blocks);
 	pthread_rwlock_destroy(&phys->lock);
 	free(phys);

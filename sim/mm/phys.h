@@ -104,8 +104,10 @@ void isim_phys_put_pfns(struct isim_phys *phys, const uint64_t *pfns,
 			size_t n);
 
 /*
- * A pin holds a reference and a pin count.  Pinning is all-or-nothing:
- * -EFAULT if a frame is not allocated, -ENOMEM if a count would overflow.
+ * A pin holds the frame as a reference does (isim_phys_frame reports it
+ * in both counts); a frame whose last plain reference goes while pinned is
+ * released by its last unpin.  Pinning is all-or-nothing: -EFAULT if a
+ * frame is not allocated, -ENOMEM if a pin count would overflow.
  */
 int isim_phys_pin(struct isim_phys *phys, uint64_t pfn, size_t count);
 void isim_phys_unpin(struct isim_phys *phys, uint64_t pfn, size_t count);
@@ -146,8 +148,9 @@ void isim_phys_stats(struct isim_phys *phys, struct isim_phys_stats *st);
 
 /*
  * Invariants: free lists consistent and fully coalesced, every free frame
- * on exactly one free block, no free frame pinned or referenced, pin count
- * never above refcount, counters match the frames, no bad unpin/put seen.
+ * on exactly one free block, no free frame pinned or referenced, every
+ * allocated frame referenced or pinned, counters match the frames, no bad
+ * unpin/put seen.
  * Appends one line per problem to @buf at *@used; returns the number of
  * problems.  Walks every touched frame: call it at quiescence.
  */

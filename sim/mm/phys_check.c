@@ -111,30 +111,38 @@ static int check_block(const struct isim_phys *phys, uint64_t b,
 {
 	uint64_t base = b << phys->max_order, nf = block_frames(phys, b);
 	const struct frame *frames = phys->blocks[b].frames;
+	const uint32_t *pins = phys->blocks[b].pins;
 	int errors = 0;
 
 	for (uint64_t i = 0; i < nf;) {
 		const struct frame *f = &frames[i];
+		uint32_t pincount = pins[i] & PIN_COUNT_MAX;
 		uint64_t pfn = base + i, size, buddy;
 
 		if (f->state == ISIM_FRAME_ALLOCATED) {
 			if (f->flags & FR_HEAD)
 				report("phys: pfn %#" PRIx64 " allocated and on a free list\n",
 				       pfn);
-			if (!f->u.used.refcount ||
-			    f->u.used.refcount < f->pincount)
-				report("phys: pfn %#" PRIx64 " refcount %u pincount %u\n",
-				       pfn, f->u.used.refcount, f->pincount);
+			if (!(pins[i] & PIN_ALLOCATED) ||
+			    (!f->u.used.refcount && !pincount))
+				report("phys: pfn %#" PRIx64 " allocated with refcount %u pincount %u (pin word %#x)\n",
+				       pfn, f->u.used.refcount, pincount,
+				       pins[i]);
 			if (f->flags & FR_FOREIGN)
 				seen[1]++;
 			else
 				seen[0]++;
-			if (f->pincount)
+			if (pincount)
 				seen[2]++;
-			seen[3] += f->pincount;
+			seen[3] += pincount;
+			if (!f->u.used.refcount)
+				seen[5]++;
 			i++;
 			continue;
 		}
+		if (pins[i])
+			report("phys: pfn %#" PRIx64 " not allocated, pin word %#x\n",
+			       pfn, pins[i]);
 		if (!(f->flags & FR_HEAD) || f->order > phys->max_order) {
 			report("phys: free pfn %#" PRIx64 " is on no free list\n",
 			       pfn);
@@ -157,17 +165,14 @@ static int check_block(const struct isim_phys *phys, uint64_t b,
 			report("phys: free buddies %#" PRIx64 " and %#" PRIx64
 			       " not coalesced (order %u)\n",
 			       pfn, buddy, f->order);
-		if (f->pincount)
-			report("phys: free pfn %#" PRIx64 " pinned %u times\n",
-			       pfn, f->pincount);
 		for (uint64_t j = 1; j < size; j++) {
 			const struct frame *g = &frames[i + j];
 
 			if (g->state == ISIM_FRAME_ALLOCATED || g->flags ||
-			    g->pincount || g->u.used.refcount)
+			    pins[i + j] || g->u.used.refcount)
 				report("phys: pfn %#" PRIx64 " inside free block %#" PRIx64
-				       " is not free (state %u pins %u)\n",
-				       pfn + j, pfn, g->state, g->pincount);
+				       " is not free (state %u pin word %#x)\n",
+				       pfn + j, pfn, g->state, pins[i + j]);
 		}
 		i += size;
 	}
@@ -177,8 +182,8 @@ static int check_block(const struct isim_phys *phys, uint64_t b,
 int isim_phys_check(struct isim_phys *phys, char *buf, size_t len,
 		    size_t *used)
 {
-	/* allocated, foreign, pinned frames, pins, free frames */
-	uint64_t seen[5] = { 0 }, heads[ISIM_PHYS_NR_ORDERS] = { 0 };
+	/* allocated, foreign, pinned frames, pins, free frames, orphans */
+	uint64_t seen[6] = { 0 }, heads[ISIM_PHYS_NR_ORDERS] = { 0 };
 	size_t zero = 0;
 	int errors = 0;
 
@@ -204,6 +209,9 @@ int isim_phys_check(struct isim_phys *phys, char *buf, size_t len,
 		       phys->allocated, phys->foreign, phys->pinned_frames,
 		       phys->total_pins, phys->free_listed, seen[0], seen[1],
 		       seen[2], seen[3], seen[4]);
+	if (seen[5] != phys->orphans)
+		report("phys: %" PRIu64 " frames held by pins alone, counted %" PRIu64 "\n",
+		       seen[5], phys->orphans);
 	if (phys->bad_release)
 		report("phys: %" PRIu64 " unpin/put of frames without a pin or reference\n",
 		       phys->bad_release);

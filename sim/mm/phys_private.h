@@ -25,19 +25,28 @@ enum {
 	FR_RDONLY = 1u << 3,	/* ISIM_HOST_RDONLY */
 };
 
+/*
+ * Pins are counted apart from the frames, in one 32-bit word per frame:
+ * PIN_ALLOCATED while the frame is allocated, the pin count in the bits
+ * below.  Pinning a run then reads and writes 4 bytes per frame of a dense
+ * array instead of a whole struct frame, and a frame's refcount counts the
+ * plain references only: a frame is released when both reach zero.
+ */
+#define PIN_ALLOCATED (1u << 31)
+#define PIN_COUNT_MAX (PIN_ALLOCATED - 1)
+
 struct frame {
 	uint8_t state;		/* enum isim_frame_state */
 	uint8_t flags;
 	uint8_t order;		/* block order (free head or allocation) */
 	uint8_t unused;
-	uint32_t pincount;
 	union {
 		struct {
 			uint64_t prev, next;
 		} free;		/* free heads only */
 		struct {
 			void *host;
-			uint32_t refcount;
+			uint32_t refcount;	/* plain references, no pins */
 			uint32_t owner;
 		} used;		/* allocated frames; all zero when free */
 	} u;
@@ -45,6 +54,7 @@ struct frame {
 
 struct block {
 	struct frame *frames;	/* NULL until touched */
+	uint32_t *pins;		/* one PIN_* word per frame, with frames */
 	int8_t max_free;	/* untouched: largest free order; -2 unknown */
 };
 
@@ -68,6 +78,7 @@ struct isim_phys {
 	double broken_p;	/* chance a whole pattern block is broken */
 	/* Counters; bad_dma is bumped under the read side, so atomic. */
 	uint64_t allocated, foreign, free_listed, pinned_frames, total_pins;
+	uint64_t orphans;	/* allocated frames that only pins hold */
 	uint64_t touched, bad_release;
 	atomic_uint_fast64_t bad_dma;
 };
@@ -95,6 +106,16 @@ static inline struct frame *frame_of(const struct isim_phys *phys,
 	if (!b->frames)
 		return NULL;
 	return &b->frames[pfn & ((1ull << phys->max_order) - 1)];
+}
+
+/* The pin word of @pfn (< nframes) or NULL while its block is untouched. */
+static inline uint32_t *pins_of(const struct isim_phys *phys, uint64_t pfn)
+{
+	const struct block *b = &phys->blocks[pfn >> phys->max_order];
+
+	if (!b->pins)
+		return NULL;
+	return &b->pins[pfn & ((1ull << phys->max_order) - 1)];
 }
 
 /* splitmix64's finaliser: hashes the pattern and scrambles the seed. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "sim/iommufd/contig.h"
+#include "sim/lib/pfn_run.h"
 
 /*
  * Every ck_assert records its location with a write to Check's log, so
@@ -142,6 +143,23 @@ START_TEST(runs_chain)
 }
 END_TEST
 
+/* The shared run scan: a break at each position in and around blocks. */
+START_TEST(run_len_breaks_everywhere)
+{
+	uint64_t p[50];
+
+	for (size_t brk = 1; brk <= 50; brk++) {
+		for (size_t i = 0; i < 50; i++)
+			p[i] = UINT64_MAX - 20 + i + (i >= brk ? 7 : 0);
+		ck_assert_uint_eq(isim_pfn_run_len(p, 50), brk);
+		ck_assert_uint_eq(isim_pfn_run_len(p, brk), brk);
+		ck_assert_uint_eq(isim_pfn_run_len(p, brk > 3 ? 3 : brk),
+				  brk > 3 ? 3 : brk);
+	}
+	ck_assert_uint_eq(isim_pfn_run_len(p, 0), 0);
+}
+END_TEST
+
 START_TEST(to_runs_truncates)
 {
 	uint64_t p[] = { 5, 6, 7, 20, 21, 9, 40 };
@@ -269,6 +287,7 @@ int main(void)
 	tcase_add_test(tc, edge_cases);
 	tcase_add_test(tc, runs_chain);
 	tcase_add_test(tc, to_runs_truncates);
+	tcase_add_test(tc, run_len_breaks_everywhere);
 	tcase_add_test(tc, algorithms_agree_on_random_layouts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -159,6 +159,58 @@ START_TEST(refcounts_and_pins)
 }
 END_TEST
 
+/*
+ * Runs longer than the pin code's 16-word blocks, with the break at a
+ * frame in the middle: all or nothing, and frames that only pins hold
+ * (their last reference dropped) are released by the last unpin, or kept
+ * by a reference taken again before it.
+ */
+START_TEST(long_runs_and_orphans)
+{
+	struct isim_machine *m = machine(64 * MiB, 4096, 0.0, 1);
+	struct isim_frame_info fi;
+	uint64_t p, pfns[63];
+
+	ck_assert_int_eq(isim_phys_alloc(m->phys, 6, &p), 0);
+	ck_assert(isim_phys_put(m->phys, p + 40));
+	ck_assert_int_eq(isim_phys_pin(m->phys, p, 64), -EFAULT);
+	ck_assert_uint_eq(pstats(m).total_pins, 0);
+	ck_assert_uint_eq(pstats(m).pinned_frames, 0);
+	ck_assert_int_eq(isim_phys_pin(m->phys, p, 40), 0);
+	ck_assert_int_eq(isim_phys_pin(m->phys, p, 40), 0);
+	ck_assert_uint_eq(pstats(m).pinned_frames, 40);
+	for (unsigned i = 0; i < 63; i++)
+		pfns[i] = p + i + (i >= 40);
+	ck_assert_int_eq(isim_phys_pin_pfns(m->phys, pfns, 63), 0);
+	ck_assert_uint_eq(pstats(m).pinned_frames, 63);
+	ck_assert_uint_eq(pstats(m).total_pins, 143);
+	ck_assert_int_eq(isim_phys_frame(m->phys, p + 39, &fi), 0);
+	ck_assert_uint_eq(fi.pincount, 3);
+	ck_assert_uint_eq(fi.refcount, 4);
+	assert_clean(m);
+
+	/* Every plain reference goes: pins alone hold the frames. */
+	for (unsigned i = 0; i < 63; i++)
+		ck_assert(!isim_phys_put(m->phys, pfns[i]));
+	ck_assert_uint_eq(pstats(m).allocated, 63);
+	assert_clean(m);
+	ck_assert_int_eq(isim_phys_get(m->phys, p + 1), 0);
+	isim_phys_unpin(m->phys, p, 40);
+	isim_phys_unpin(m->phys, p, 40);
+	isim_phys_unpin_pfns(m->phys, pfns, 63);
+	ck_assert_uint_eq(pstats(m).total_pins, 0);
+	ck_assert_uint_eq(pstats(m).allocated, 1);
+	ck_assert_int_eq(frame_state(m, p), ISIM_FRAME_POISONED);
+	ck_assert_int_eq(frame_state(m, p + 63), ISIM_FRAME_POISONED);
+	ck_assert_int_eq(frame_state(m, p + 1), ISIM_FRAME_ALLOCATED);
+	assert_clean(m);
+	ck_assert(isim_phys_put(m->phys, p + 1));
+	ck_assert_uint_eq(pstats(m).allocated, 0);
+	assert_clean(m);
+	isim_machine_free(m);
+}
+END_TEST
+
 START_TEST(poison_and_bad_dma)
 {
 	struct isim_machine *m = machine(64 * MiB, 4096, 0.0, 1);
@@ -799,6 +851,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, buddy_alloc_free_coalesce);
 	tcase_add_test(tc, refcounts_and_pins);
+	tcase_add_test(tc, long_runs_and_orphans);
 	tcase_add_test(tc, poison_and_bad_dma);
 	tcase_add_test(tc, lazy_metadata_1tib);
 	tcase_add_test(tc, thp_runs_contiguous);

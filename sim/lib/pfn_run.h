@@ -1,0 +1,17 @@
+/*
+ * Runs of consecutive frames in a PFN array: the shape in which pinned
+ * memory is recorded (pages.c), pinned (sim/mm/phys.c) and checked for
+ * contiguity (contig.c).  One scan that every layer shares, so a long run
+ * costs a vector compare per pair of PFNs instead of a compare-and-branch
+ * per PFN.  Arithmetic is modulo 2^64: PFN UINT64_MAX followed by 0 runs on.
+ */
+#ifndef ISIM_LIB_PFN_RUN_H
+#define ISIM_LIB_PFN_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How many of pfns[0..n) continue pfns[0] one frame at a time; 0 if n is. */
+size_t isim_pfn_run_len(const uint64_t *pfns, size_t n);
+
+#endif
