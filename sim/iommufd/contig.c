@@ -2,12 +2,14 @@
  * The three contiguity algorithms (see contig.h).  The per-page loop stops
  * at the first break but carries a compare-and-branch per PFN that the
  * compiler cannot vectorise.  The block scan uses the fact that an array is
- * contiguous iff pfns[i] - pfns[0] == i for every i: it ORs the differences
- * (pfns[i] - pfns[0]) ^ i over a fixed-size block with no branch inside, so
- * gcc turns the block into vector subtracts, xors and ors, and only tests
- * the accumulator between blocks, which keeps early exit on a break at a
- * cost of at most one block.  The run check walks runs, so a pinned range
- * of large folios costs one step per folio rather than per page.
+ * contiguous iff pfns[i] == pfns[0] + i for every i: it XORs each PFN with
+ * the value expected at its position and ORs the results over a block of
+ * sixteen with no branch inside, testing the accumulator only between
+ * blocks, so a break costs at most one block more.  That scan is the run
+ * scan every layer shares (sim/lib/pfn_run.c); on a flat array the run
+ * check is the same scan looking for the end of the first run.  Over pfn
+ * runs it walks runs, so a pinned range of large folios costs one step per
+ * folio rather than per page.
  */
 #include "config.h"
 
@@ -17,12 +19,6 @@
 #include "sim/iommufd/contig.h"
 #include "sim/lib/pfn_run.h"
 
-/*
- * Sixteen PFNs are two cache lines: long enough to amortise the test
- * between blocks, short enough that a break costs little extra work.
- */
-#define CONTIG_BLOCK 16
-
 static bool contig_per_page(const uint64_t *pfns, size_t n)
 {
 	for (size_t i = 1; i < n; i++)
@@ -31,66 +27,10 @@ static bool contig_per_page(const uint64_t *pfns, size_t n)
 	return true;
 }
 
-#if defined(__GNUC__)
-/*
- * gcc's -O2 cost model declines to vectorise a reduction over 64-bit lanes
- * for baseline x86-64 (two lanes per SSE2 register, unaligned loads), so
- * the block is written with the GNU vector extension (gcc and clang): two
- * lanes hold the PFNs expected at the next two positions, and the block
- * ORs pfn ^ expected into a vector accumulator.  That compiles to one
- * load, xor, or and add per two PFNs at any optimisation level, and to
- * scalar code on targets without SIMD.
- */
-typedef uint64_t contig_v2 __attribute__((vector_size(16)));
-
 static bool contig_block(const uint64_t *pfns, size_t n)
 {
-	const contig_v2 step = { 2, 2 };
-	contig_v2 expect;
-	uint64_t tail = 0;
-	size_t i = 0;
-
-	if (n < 2)
-		return true;
-	expect = (contig_v2){ pfns[0], pfns[0] + 1 };
-	for (; i + CONTIG_BLOCK <= n; i += CONTIG_BLOCK) {
-		contig_v2 acc = { 0, 0 };
-
-#pragma GCC unroll 8
-		for (size_t j = 0; j < CONTIG_BLOCK; j += 2) {
-			contig_v2 x;
-
-			memcpy(&x, pfns + i + j, sizeof(x));
-			acc |= x ^ expect;
-			expect += step;
-		}
-		if (acc[0] | acc[1])
-			return false;
-	}
-	for (; i < n; i++)
-		tail |= (pfns[i] - pfns[0]) ^ (uint64_t)i;
-	return !tail;
+	return n < 2 || isim_pfn_run_len(pfns, n) == n;
 }
-#else
-/* The same scan in plain C: contiguous iff pfns[i] - pfns[0] == i. */
-static bool contig_block(const uint64_t *pfns, size_t n)
-{
-	uint64_t acc = 0;
-	size_t i = 0;
-
-	if (n < 2)
-		return true;
-	for (; i + CONTIG_BLOCK <= n; i += CONTIG_BLOCK) {
-		for (size_t j = i; j < i + CONTIG_BLOCK; j++)
-			acc |= (pfns[j] - pfns[0]) ^ (uint64_t)j;
-		if (acc)
-			return false;
-	}
-	for (; i < n; i++)
-		acc |= (pfns[i] - pfns[0]) ^ (uint64_t)i;
-	return !acc;
-}
-#endif
 
 /* Length of the run of consecutive frames starting at pfns[i]. */
 static size_t run_length(const uint64_t *pfns, size_t n, size_t i)
