@@ -205,17 +205,15 @@ void vm_adopt_drop(struct isim_vm *vm, struct chunk_cursor *cc,
 	isim_phys_put(vm->phys, pfn);
 }
 
-int vm_adopt_page(struct isim_vm *vm, struct chunk_cursor *cc,
-		  uint64_t vpn, uint64_t *pfn)
+/* Record @pfn, an allocated frame, as the frame of @vpn, which has none. */
+static int adopt_frame(struct isim_vm *vm, struct chunk_cursor *cc,
+		       uint64_t vpn, uint64_t pfn, uint64_t mark)
 {
 	struct adopt_chunk *c;
 	int rc;
 
-	rc = isim_phys_alloc(vm->phys, 0, pfn);
-	if (rc)
-		return rc;
 	/* Program memory may vanish under us: no DIRECT copies. */
-	isim_phys_set_host_run(vm->phys, *pfn, 1,
+	isim_phys_set_host_run(vm->phys, pfn, 1,
 			       (void *)(uintptr_t)(vpn << vm->shift), 0, 0);
 	c = chunk_find(vm, vpn);
 	if (!c) {
@@ -224,16 +222,84 @@ int vm_adopt_page(struct isim_vm *vm, struct chunk_cursor *cc,
 					(uintptr_t)c) : -ENOMEM;
 		if (rc) {
 			free(c);
-			isim_phys_put(vm->phys, *pfn);
 			return rc;
 		}
 	}
-	c->ent[vpn & (CHUNK_PAGES - 1)] = (*pfn + 1) | TENTATIVE;
+	c->ent[vpn & (CHUNK_PAGES - 1)] = (pfn + 1) | mark;
 	c->count++;
 	vm->nadopted++;
 	cc->key = vpn >> CHUNK_SHIFT;
 	cc->chunk = c;
 	return 0;
+}
+
+/*
+ * Adopt the whole folio around @vpn into one aligned block of frames.  The
+ * page asked for is TENTATIVE like any page its pin call adopts; the other
+ * pages of the folio are committed at once, as the folio is mapped whole.
+ * Pages that already have a frame keep it and give theirs of the block
+ * back.  -ENOMEM when no block that large is free.
+ */
+static int adopt_folio(struct isim_vm *vm, struct chunk_cursor *cc,
+		       uint64_t vpn, unsigned order, uint64_t *pfn)
+{
+	uint64_t first = vpn & ~((1ull << order) - 1), block;
+	int rc = isim_phys_alloc(vm->phys, order, &block);
+
+	if (rc)
+		return rc;
+	for (uint64_t i = 0; i < (1ull << order); i++) {
+		uint64_t *ent = vm_cursor_ent(vm, cc, first + i);
+
+		if ((ent && *ent) ||
+		    adopt_frame(vm, cc, first + i, block + i,
+				first + i == vpn ? TENTATIVE : 0)) {
+			if (first + i == vpn)
+				rc = -ENOMEM;
+			isim_phys_put(vm->phys, block + i);
+		}
+	}
+	*pfn = block + (vpn - first);
+	return rc;
+}
+
+/* The folio order of the program memory at @vpn; 0 for small pages. */
+static unsigned folio_order(const struct isim_vm *vm, uint64_t vpn)
+{
+	size_t size;
+
+	if (!vm->folio_fn)
+		return 0;
+	size = vm->folio_fn(vm->folio_arg, vpn << vm->shift);
+	if (size <= vm->page_size || (size & (size - 1)) ||
+	    (size >> vm->shift) > (1ull << ISIM_PHYS_MAX_ORDER))
+		return 0;
+	return (unsigned)__builtin_ctzll(size >> vm->shift);
+}
+
+int vm_adopt_page(struct isim_vm *vm, struct chunk_cursor *cc,
+		  uint64_t vpn, uint64_t *pfn)
+{
+	unsigned order = folio_order(vm, vpn);
+	int rc;
+
+	if (order && !adopt_folio(vm, cc, vpn, order, pfn))
+		return 0;
+	rc = isim_phys_alloc(vm->phys, 0, pfn);
+	if (rc)
+		return rc;
+	rc = adopt_frame(vm, cc, vpn, *pfn, TENTATIVE);
+	if (rc)
+		isim_phys_put(vm->phys, *pfn);
+	return rc;
+}
+
+void isim_vm_set_folio_fn(struct isim_vm *vm, isim_vm_folio_fn fn, void *arg)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->folio_fn = fn;
+	vm->folio_arg = arg;
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* ---------------------------------------------------------- forget */

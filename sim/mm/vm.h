@@ -78,6 +78,18 @@ int isim_va_to_pfn(struct isim_vm *vm, uint64_t va, uint64_t *pfn);
  */
 void isim_vm_forget(struct isim_vm *vm, uint64_t va, size_t len);
 
+/*
+ * Who knows the folio size of program memory: the preload library, for the
+ * hugetlb memory it emulates with ordinary pages.  @fn returns the size in
+ * bytes of the folio holding @va (a power of two, its start aligned to it),
+ * or 0 for ordinary pages; it is called under the vm lock.  A page of a
+ * larger folio is adopted with the whole folio, into physically contiguous
+ * frames aligned to its size, as hugetlbfs memory is; when no free block
+ * that large is left, page by page as before.
+ */
+typedef size_t (*isim_vm_folio_fn)(void *arg, uint64_t va);
+void isim_vm_set_folio_fn(struct isim_vm *vm, isim_vm_folio_fn fn, void *arg);
+
 struct isim_vm_stats {
 	size_t regions;		/* live isim_vm_alloc regions */
 	size_t dead_regions;	/* freed but with frames still pinned */

@@ -101,6 +101,8 @@ struct isim_vm {
 	struct region *dead;
 	struct vm_hash adopted;	/* VA >> (shift + 6) -> struct adopt_chunk */
 	size_t nadopted;
+	isim_vm_folio_fn folio_fn;	/* NULL: all program pages are small */
+	void *folio_arg;
 	struct vm_file *files;
 	pthread_mutex_t maps_lock;
 	int maps_mode;

@@ -8,8 +8,9 @@
  * outlive the pages).  MAP_HUGETLB is emulated when the host has no huge
  * pages to give: the mapping is made of ordinary pages, aligned and sized
  * as the huge pages would have been, with a MADV_HUGEPAGE hint, and munmap
- * rounds to the huge page size as hugetlbfs does.  To the simulator such
- * memory is ordinary small pages (see docs/kselftest.md).
+ * rounds to the huge page size as hugetlbfs does.  The simulator adopts
+ * such memory a huge page at a time, into physically contiguous frames
+ * (pl_huge_folio; see docs/kselftest.md).
  */
 #include "config.h"
 
@@ -205,6 +206,28 @@ static void huge_record(uintptr_t start, size_t len, size_t hsz)
 	huge_ranges = r;
 	atomic_fetch_add(&nr_huge_ranges, 1);
 	pthread_mutex_unlock(&map_lock);
+}
+
+/*
+ * The folio size of emulated hugetlb memory at @va, 0 elsewhere: the
+ * simulator adopts such memory a huge page at a time into contiguous
+ * frames, as hugetlbfs would have backed it.  Called under the vm lock.
+ */
+size_t pl_huge_folio(void *arg, uint64_t va)
+{
+	struct huge_range *r;
+	size_t hsz = 0;
+
+	if (!atomic_load(&nr_huge_ranges))
+		return 0;
+	pthread_mutex_lock(&map_lock);
+	for (r = huge_ranges; r; r = r->next)
+		if (va >= r->start && va < r->end) {
+			hsz = r->hsz;
+			break;
+		}
+	pthread_mutex_unlock(&map_lock);
+	return hsz;
 }
 
 /*

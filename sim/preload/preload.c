@@ -43,6 +43,8 @@
 #include <iommufd_test.h>
 
 #include "sim/lib/uaccess.h"
+#include "sim/machine.h"
+#include "sim/mm/vm.h"
 #include "sim/preload/preload.h"
 
 __thread int pl_in_sim __attribute__((tls_model("initial-exec")));
@@ -159,8 +161,10 @@ static void machine_create(void)
 	machine_err = isim_machine_new(&cfg, &m);
 	isim_fail_nth_set(saved);
 	pl_leave();
-	if (!machine_err)
-		atomic_store_explicit(&machine, m, memory_order_release);
+	if (machine_err)
+		return;
+	isim_vm_set_folio_fn(m->vm, pl_huge_folio, NULL);
+	atomic_store_explicit(&machine, m, memory_order_release);
 }
 
 struct isim_machine *pl_machine(void)

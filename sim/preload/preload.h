@@ -213,6 +213,8 @@ void *pl_file_mmap(struct pl_file *f, void *addr, size_t len, int prot,
 		   int flags, off_t off);
 /* The program's mapping of [va, va + len) changed under the simulator. */
 void pl_vm_forget(void *va, size_t len);
+/* The simulator's isim_vm_folio_fn for the hugetlb memory emulated here. */
+size_t pl_huge_folio(void *arg, uint64_t va);
 
 /* ------------------------------------------------------------ log */
 

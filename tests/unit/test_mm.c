@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "sim/lib/fault.h"
+#include "sim/lib/pfn_run.h"
 #include "sim/machine.h"
 #include "sim/mm/phys.h"
 #include "sim/mm/vm.h"
@@ -431,6 +432,67 @@ START_TEST(adopt_program_memory)
 	free(buf);
 	assert_clean(m);
 	isim_machine_free(m);
+}
+END_TEST
+
+/* A folio oracle as the preload library gives one: 2 MiB folios in a range. */
+struct folio_range {
+	uint64_t start, end;
+};
+
+static size_t folio_of(void *arg, uint64_t va)
+{
+	const struct folio_range *r = arg;
+
+	return va >= r->start && va < r->end ? SZ_2M : 0;
+}
+
+/*
+ * Memory the oracle calls 2 MiB folios (emulated hugetlb) is adopted a
+ * folio at a time into one aligned block; with no block that large free
+ * (a fully fragmented machine) page by page.
+ */
+START_TEST(adopt_hugetlb_folios)
+{
+	double frags[] = { 0.0, 1.0 };
+
+	for (unsigned k = 0; k < 2; k++) {
+		struct isim_machine *m = machine(4 * GiB, 4096, frags[k], 1);
+		char *raw = mmap(NULL, 3 * SZ_2M, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *va = (char *)(((uintptr_t)raw + SZ_2M - 1) &
+				    ~(uintptr_t)(SZ_2M - 1));
+		struct folio_range r = { (uintptr_t)va, (uintptr_t)va + SZ_2M };
+		uint64_t *pfns = calloc(512, sizeof(*pfns)), p, q;
+
+		ck_assert_ptr_ne(raw, MAP_FAILED);
+		isim_vm_set_folio_fn(m->vm, folio_of, &r);
+		ck_assert_int_eq(isim_vm_pin(m->vm, (uintptr_t)va + 3 * 4096,
+					     1, true, &p), 0);
+		ck_assert_uint_eq(vstats(m).adopted, k ? 1 : 512);
+		ck_assert_int_eq(isim_vm_pin(m->vm, (uintptr_t)va, 512, true,
+					     pfns), 0);
+		ck_assert_uint_eq(pfns[3], p);
+		if (!k) {
+			ck_assert_uint_eq(pfns[0] % 512, 0);
+			ck_assert_uint_eq(isim_pfn_run_len(pfns, 512), 512);
+		}
+		/* Past the folio range, pages are adopted one by one. */
+		ck_assert_int_eq(isim_vm_pin(m->vm, (uintptr_t)va + SZ_2M, 1,
+					     true, &q), 0);
+		ck_assert_uint_eq(vstats(m).adopted, 513);
+		isim_vm_unpin(m->vm, &q, 1);
+		isim_vm_unpin(m->vm, pfns, 512);
+		isim_vm_unpin(m->vm, &p, 1);
+		ck_assert_uint_eq(isim_phys_total_pins(m->phys), 0);
+		isim_vm_forget(m->vm, (uintptr_t)raw, 3 * SZ_2M);
+		ck_assert_uint_eq(vstats(m).adopted, 0);
+		ck_assert_uint_eq(pstats(m).allocated, 0);
+		assert_clean(m);
+		munmap(raw, 3 * SZ_2M);
+		free(pfns);
+		isim_machine_free(m);
+	}
 }
 END_TEST
 
@@ -859,6 +921,7 @@ int main(void)
 	tcase_add_test(tc, fragmented_fallbacks);
 	tcase_add_test(tc, other_page_sizes);
 	tcase_add_test(tc, adopt_program_memory);
+	tcase_add_test(tc, adopt_hugetlb_folios);
 	tcase_add_test(tc, bad_program_memory);
 	tcase_add_test(tc, region_pins);
 	tcase_add_test(tc, pinned_survive_free);

@@ -72,14 +72,11 @@ static int mock_paging_geometry(struct isim_device *dev, uint32_t flags,
 				uint64_t *pgsize_bitmap, uint64_t *start,
 				uint64_t *last)
 {
-	uint64_t ps = dev->m->cfg.page_size;
 
-	/* The huge format's granule is PAGE_SIZE (its 1 MiB leaves are
-	 * not modelled: leaves grow by 512). */
+	*pgsize_bitmap = mock_io_page_size(dev);
+	/* The huge format adds leaves of 512 I/O pages (1 MiB for 4K pages). */
 	if (dev->flags & ISIM_DEV_HUGE_IOVA)
-		*pgsize_bitmap = ps;
-	else
-		*pgsize_bitmap = mock_io_page_size(dev);
+		*pgsize_bitmap |= mock_io_page_size(dev) << 9;
 	*start = MOCK_APERTURE_START;
 	*last = MOCK_APERTURE_LAST;
 	return 0;
