@@ -396,8 +396,8 @@ void iopt_pages_get_pfns(struct iopt_pages *pages, uint64_t first,
 		uint64_t hi = n->last < last ? n->last : last;
 
 		ISIM_WARN_ON(pages->m, lo != expect);
-		for (uint64_t i = lo; i <= hi; i++)
-			out[i - first] = run->pfn + (i - n->start);
+		isim_pfn_run_fill(out + (lo - first), run->pfn + (lo - n->start),
+				  hi - lo + 1);
 		expect = hi + 1;
 	}
 	ISIM_WARN_ON(pages->m, expect != last + 1);

@@ -21,6 +21,19 @@
  */
 typedef uint64_t run_v2 __attribute__((vector_size(16)));
 
+static size_t fill_pairs(uint64_t *out, uint64_t pfn, size_t n)
+{
+	const run_v2 step = { 2, 2 };
+	run_v2 v = { pfn, pfn + 1 };
+	size_t i;
+
+	for (i = 0; i + 2 <= n; i += 2) {
+		memcpy(out + i, &v, sizeof(v));
+		v += step;
+	}
+	return i;
+}
+
 static size_t whole_blocks(const uint64_t *pfns, size_t n)
 {
 	const run_v2 step = { 2, 2 };
@@ -44,6 +57,11 @@ static size_t whole_blocks(const uint64_t *pfns, size_t n)
 	return i;
 }
 #else
+static size_t fill_pairs(uint64_t *out, uint64_t pfn, size_t n)
+{
+	return 0;
+}
+
 static size_t whole_blocks(const uint64_t *pfns, size_t n)
 {
 	size_t i;
@@ -70,4 +88,10 @@ size_t isim_pfn_run_len(const uint64_t *pfns, size_t n)
 	while (i < n && pfns[i] == pfns[0] + i)
 		i++;
 	return i;
+}
+
+void isim_pfn_run_fill(uint64_t *out, uint64_t pfn, size_t n)
+{
+	for (size_t i = fill_pairs(out, pfn, n); i < n; i++)
+		out[i] = pfn + i;
 }

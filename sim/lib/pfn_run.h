@@ -14,4 +14,7 @@
 /* How many of pfns[0..n) continue pfns[0] one frame at a time; 0 if n is. */
 size_t isim_pfn_run_len(const uint64_t *pfns, size_t n);
 
+/* Write the run pfn, pfn + 1, ... into out[0..n). */
+void isim_pfn_run_fill(uint64_t *out, uint64_t pfn, size_t n);
+
 #endif

@@ -160,6 +160,23 @@ START_TEST(run_len_breaks_everywhere)
 }
 END_TEST
 
+/* Filling a run writes exactly n PFNs, for odd and even n, across wrap. */
+START_TEST(run_fill)
+{
+	uint64_t p[10];
+
+	for (size_t n = 0; n <= 9; n++) {
+		for (size_t i = 0; i < 10; i++)
+			p[i] = 7;
+		isim_pfn_run_fill(p, UINT64_MAX - 3, n);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_uint_eq(p[i], UINT64_MAX - 3 + i);
+		ck_assert_uint_eq(p[n], 7);
+		ck_assert_uint_eq(isim_pfn_run_len(p, n), n);
+	}
+}
+END_TEST
+
 START_TEST(to_runs_truncates)
 {
 	uint64_t p[] = { 5, 6, 7, 20, 21, 9, 40 };
@@ -288,6 +305,7 @@ int main(void)
 	tcase_add_test(tc, runs_chain);
 	tcase_add_test(tc, to_runs_truncates);
 	tcase_add_test(tc, run_len_breaks_everywhere);
+	tcase_add_test(tc, run_fill);
 	tcase_add_test(tc, algorithms_agree_on_random_layouts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
