@@ -56,11 +56,13 @@ double ck_ring_baseline_run(unsigned long n, unsigned entries)
 
 	if (entries < 2 || (entries & (entries - 1)))
 		return -1;
-	b = aligned_alloc(64, sizeof(*b));
+	/* C11 wants the size a multiple of the alignment. */
+	b = aligned_alloc(64, (sizeof(*b) + 63) & ~(size_t)63);
 	if (!b)
 		return -1;
 	memset(b, 0, sizeof(*b));
-	b->slot = aligned_alloc(64, (size_t)entries * sizeof(*b->slot));
+	b->slot = aligned_alloc(64, ((size_t)entries * sizeof(*b->slot) + 63) &
+					    ~(size_t)63);
 	if (!b->slot)
 		goto out;
 	/* Fault the ring in before the clock starts, as a guest's is. */
