@@ -1694,11 +1694,609 @@ START_TEST(threaded_stress)
 }
 END_TEST
 
+/* ------------------------------------------------- the pinned-view path */
+
+/*
+ * Queue @lidx of @log2size allocated, the whole test memory declared a
+ * pinned view (no hole may be opened while it is), no exec hook (so the
+ * consumer publishes CONS per batch and takes its call-free path), and
+ * the guest's enable done.
+ */
+static void q_direct(struct isim_vcmdq_guest *g, unsigned lidx, uint64_t pa,
+		     unsigned log2size)
+{
+	isim_cmdqv_set_exec_hook(hw, NULL, NULL);
+	alloc_q(lidx, pa, log2size);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, lidx, MEM_BASE,
+							 tmem.bytes, MEM_SIZE), 0);
+	guest_q(g, lidx, pa, log2size);
+	ck_assert_int_eq(isim_vcmdq_guest_enable(g, true), 0);
+	ck_assert(isim_cmdqv_lvcmdq_direct(v1, lidx));
+}
+
+static void push_va(struct isim_vcmdq_guest *g, uint16_t asid, uint64_t va)
+{
+	uint64_t dw[2];
+
+	ck_assert_int_eq(isim_smmu_tlbi_nh_va(dw, 0, asid, va, true), 0);
+	push(g, dw);
+}
+
+START_TEST(direct_batch_stops_at_culprit)
+{
+	struct isim_cmdqv_stats s;
+	uint64_t dw[2];
+
+	setup_cfg(NULL);
+	q_direct(&gq0, 0, MEM_BASE, 8);
+	/* Slots 0-29 TLBIs, 30 CFGI_STE, 31-35 TLBIs, 36 a CMD_SYNC: one
+	 * batch; the IOTLB is empty, so the run is the call-free one. */
+	for (unsigned i = 0; i < 30; i++)
+		push_va(&gq0, 1, 0x1000ull * i);
+	isim_smmu_cfgi_ste(dw, 5, true);
+	push(&gq0, dw);
+	for (unsigned i = 0; i < 5; i++)
+		push_va(&gq0, 1, 0x40000 + 0x1000ull * i);
+	push_sync(&gq0, 0);
+	isim_vcmdq_guest_publish(&gq0);
+	ck_assert_uint_eq(step(), 31);
+	ck_assert_uint_eq(cons_rd(0), 30);
+	ck_assert_uint_eq(cons_err(0), ISIM_SMMU_CERROR_ILL);
+	ck_assert(err_active(0));
+	ck_assert_uint_eq(n_reports, 1);
+	s = stats();
+	ck_assert_uint_eq(s.executed[ISIM_SMMU_OP_TLBI_NH_VA], 30);
+	ck_assert_uint_eq(s.executed[ISIM_SMMU_OP_CFGI_STE], 0);
+	ck_assert_uint_eq(s.executed[ISIM_SMMU_OP_CMD_SYNC], 0);
+	ck_assert_uint_eq(s.fetches, 31);
+	ck_assert_uint_eq(s.cerror[ISIM_SMMU_CERROR_ILL], 1);
+	/* Halted: nothing moves until the guest acknowledges. */
+	ck_assert_uint_eq(step(), 0);
+	ck_assert_uint_eq(cons_rd(0), 30);
+
+	/* Now with translations cached on both sides of a new culprit:
+	 * the TLBIs before it take effect, the ones after it do not. */
+	fix_and_ack(&gq0);
+	isim_cmdqv_iotlb_insert(hw, VMID, 1, 0x41000);
+	isim_cmdqv_iotlb_insert(hw, VMID, 1, 0x50000);
+	isim_cmdqv_iotlb_insert(hw, VMID, 1, 0x60000);
+	for (unsigned i = 0; i < 3; i++)
+		push_va(&gq0, 1, 0x4f000 + 0x1000ull * i);	/* 37-39 */
+	step();
+	ck_assert(!err_active(0));
+	ck_assert_uint_eq(cons_rd(0), 37);
+	ck_assert(!isim_cmdqv_iotlb_has(hw, VMID, 1, 0x41000));
+	ck_assert(isim_cmdqv_iotlb_has(hw, VMID, 1, 0x50000));
+	push_raw(&gq0, 0xff, 0);				/* 40 */
+	push_va(&gq0, 1, 0x60000);				/* 41 */
+	isim_vcmdq_guest_publish(&gq0);
+	step();
+	ck_assert_uint_eq(cons_rd(0), 40);
+	ck_assert_uint_eq(cons_err(0), ISIM_SMMU_CERROR_ILL);
+	ck_assert(!isim_cmdqv_iotlb_has(hw, VMID, 1, 0x50000));
+	ck_assert(isim_cmdqv_iotlb_has(hw, VMID, 1, 0x60000));
+	fix_and_ack(&gq0);
+	step();
+	ck_assert(!isim_cmdqv_iotlb_has(hw, VMID, 1, 0x60000));
+	ck_assert_uint_eq(reg(0, ISIM_VCMDQ_CONS) & ISIM_VCMDQ_PTR_MASK, 42);
+	s = stats();
+	ck_assert_uint_eq(s.executed[ISIM_SMMU_OP_TLBI_NH_VA], 30 + 5 + 3 + 1);
+	ck_assert_uint_eq(s.executed[ISIM_SMMU_OP_CMD_SYNC], 3);
+	ck_assert_uint_eq(s.cerror[ISIM_SMMU_CERROR_ILL], 2);
+}
+END_TEST
+
+START_TEST(direct_sync_after_atc_timeout)
+{
+	uint64_t dw[2];
+
+	setup_cfg(NULL);
+	q_direct(&gq0, 0, MEM_BASE, 8);
+	ck_assert_int_eq(isim_cmdqv_vintf_set_sid(v1, 3, 0x10, 0x300), 0);
+	isim_cmdqv_atc_insert(hw, 0x300, 0, 0x5000);
+	ck_assert_int_eq(isim_cmdqv_atc_set_timeout(hw, 0x300, true), 0);
+	/* A CMD_SYNC with nothing to report completes inside the run... */
+	for (unsigned i = 0; i < 3; i++)
+		push_va(&gq0, 1, 0x1000ull * i);
+	push_sync(&gq0, 0);
+	/* ...but the one after a timed-out ATC_INV carries the error. */
+	isim_smmu_atc_inv(dw, 0x10, 0x5000, 0);
+	push(&gq0, dw);						/* 4 */
+	for (unsigned i = 0; i < 3; i++)
+		push_va(&gq0, 1, 0x1000ull * i);
+	push_sync(&gq0, 0);					/* 8 */
+	push_va(&gq0, 1, 0);
+	isim_vcmdq_guest_publish(&gq0);
+	step();
+	ck_assert_uint_eq(cons_rd(0), 8);
+	ck_assert_uint_eq(cons_err(0), ISIM_SMMU_CERROR_ATC_INV_SYNC);
+	ck_assert_uint_eq(stats().executed[ISIM_SMMU_OP_ATC_INV], 1);
+	ck_assert_uint_eq(stats().executed[ISIM_SMMU_OP_CMD_SYNC], 1);
+	ck_assert_uint_eq(stats().executed[ISIM_SMMU_OP_TLBI_NH_VA], 6);
+	ck_assert(isim_cmdqv_atc_has(hw, 0x300, 0, 0x5000));
+	/* The latch went with the report: the retried SYNC completes. */
+	ck_assert_uint_eq(isim_vcmdq_guest_skip_error(&gq0),
+			  ISIM_SMMU_CERROR_ATC_INV_SYNC);
+	step();
+	ck_assert(!err_active(0));
+	ck_assert_uint_eq(cons_rd(0), 10);
+	teardown();
+
+	/* strict_cs: the run leaves a signalling CMD_SYNC to the general
+	 * path, which refuses it. */
+	setup_cfg("strict_cs=true");
+	q_direct(&gq0, 0, MEM_BASE, 8);
+	push_va(&gq0, 1, 0);
+	push_sync(&gq0, ISIM_SMMU_SYNC_CS_NONE);
+	push_va(&gq0, 1, 0);
+	push_sync(&gq0, ISIM_SMMU_SYNC_CS_SEV);
+	isim_vcmdq_guest_publish(&gq0);
+	step();
+	ck_assert_uint_eq(cons_rd(0), 3);
+	ck_assert_uint_eq(cons_err(0), ISIM_SMMU_CERROR_ILL);
+}
+END_TEST
+
+START_TEST(direct_wrap)
+{
+	setup_cfg(NULL);
+	alloc_q(0, MEM_BASE, 2);
+	/* While disabled, software may move CONS and PROD. */
+	reg_write(0, ISIM_VCMDQ_CONS, 3);
+	reg_write(0, ISIM_VCMDQ_PROD, 3);
+	isim_cmdqv_set_exec_hook(hw, NULL, NULL);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, MEM_BASE,
+							 mem_at(MEM_BASE), 64), 0);
+	guest_q(&gq0, 0, MEM_BASE, 2);
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&gq0, true), 0);
+	ck_assert(isim_cmdqv_lvcmdq_direct(v1, 0));
+	/* Slots 3, 0, 1, 2: a full ring that wraps in the middle. */
+	push_asid(&gq0, 30);
+	push_asid(&gq0, 31);
+	push_asid(&gq0, 32);
+	push_sync(&gq0, 0);
+	ck_assert_uint_eq(isim_vcmdq_guest_space(&gq0), 0);
+	isim_vcmdq_guest_publish(&gq0);
+	ck_assert_uint_eq(step(), 4);
+	ck_assert_uint_eq(reg(0, ISIM_VCMDQ_CONS), 0x7);
+	ck_assert_uint_eq(stats().executed[ISIM_SMMU_OP_TLBI_NH_ASID], 3);
+	/* A small budget splits the batch; each part publishes CONS. */
+	for (unsigned i = 0; i < 4; i++)
+		push_asid(&gq0, i);
+	isim_vcmdq_guest_publish(&gq0);
+	ck_assert_uint_eq(isim_cmdqv_vintf_step(v1, 3), 3);
+	ck_assert_uint_eq(reg(0, ISIM_VCMDQ_CONS), 0x2);
+	ck_assert_uint_eq(isim_cmdqv_vintf_step(v1, 3), 1);
+	ck_assert_uint_eq(reg(0, ISIM_VCMDQ_CONS), 0x3);
+	ck_assert_uint_eq(stats().fetches, 8);
+}
+END_TEST
+
+START_TEST(direct_view_rules)
+{
+	const uint64_t q1_pa = MEM_BASE + 0x10000;
+
+	setup_cfg(NULL);
+	isim_cmdqv_set_exec_hook(hw, NULL, NULL);
+	/* A view that does not hold the whole ring is not used... */
+	alloc_q(0, MEM_BASE, 8);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, MEM_BASE,
+							 mem_at(MEM_BASE), 4095), 0);
+	guest_q(&gq0, 0, MEM_BASE, 8);
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&gq0, true), 0);
+	ck_assert(!isim_cmdqv_lvcmdq_direct(v1, 0));
+	/* ...and one elsewhere neither: Q1's memory is not there, and
+	 * every fetch still goes to memory and aborts. */
+	alloc_q(1, q1_pa, 8);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 1, MEM_BASE,
+							 mem_at(MEM_BASE), 0x10000), 0);
+	set_hole(q1_pa, q1_pa + 4096);
+	guest_q(&gq1, 1, q1_pa, 8);
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&gq1, true), 0);
+	ck_assert(!isim_cmdqv_lvcmdq_direct(v1, 1));
+	push_asid(&gq1, 1);
+	isim_vcmdq_guest_publish(&gq1);
+	step();
+	ck_assert(err_active(1));
+	ck_assert_uint_eq(cons_rd(1), 0);
+	ck_assert_uint_eq(cons_err(1), ISIM_SMMU_CERROR_ABT);
+	/* Memory back, the fetch is retried and succeeds. */
+	set_hole(0, 0);
+	ck_assert_uint_eq(isim_vcmdq_guest_skip_error(&gq1), ISIM_SMMU_CERROR_ABT);
+	step();
+	ck_assert_uint_eq(cons_rd(1), 1);
+	ck_assert(!err_active(1));
+
+	/* A view given to an enabled queue applies at once; withdrawn, the
+	 * queue goes back to the memory callbacks. */
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, MEM_BASE,
+							 mem_at(MEM_BASE), 4096), 0);
+	ck_assert(isim_cmdqv_lvcmdq_direct(v1, 0));
+	push_asid(&gq0, 1);
+	isim_vcmdq_guest_publish(&gq0);
+	step();
+	ck_assert_uint_eq(cons_rd(0), 1);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, 0, NULL, 0), 0);
+	ck_assert(!isim_cmdqv_lvcmdq_direct(v1, 0));
+	set_hole(MEM_BASE + 16, MEM_BASE + 32);
+	push_asid(&gq0, 2);
+	isim_vcmdq_guest_publish(&gq0);
+	step();
+	ck_assert_uint_eq(cons_rd(0), 1);
+	ck_assert_uint_eq(cons_err(0), ISIM_SMMU_CERROR_ABT);
+	set_hole(0, 0);
+	/* Deinit forgets the view: the host unpins right after. */
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 1, q1_pa,
+							 mem_at(q1_pa), 4096), 0);
+	ck_assert(isim_cmdqv_lvcmdq_direct(v1, 1));
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_deinit(v1, 1), 0);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_base(v1, 1, q1_pa, 8), 0);
+	guest_q(&gq1, 1, q1_pa, 8);
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&gq1, true), 0);
+	ck_assert(!isim_cmdqv_lvcmdq_direct(v1, 1));
+	/* Bad arguments. */
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 2, MEM_BASE,
+							 tmem.bytes, 64), -EINVAL);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, MEM_BASE,
+							 tmem.bytes, 0), -EINVAL);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, UINT64_MAX,
+							 tmem.bytes, 64), -EINVAL);
+}
+END_TEST
+
+/*
+ * Differential check of the two ways the consumer can run: a twin with an
+ * exec hook, fetching through the memory callbacks (every command goes
+ * the general way and CONS moves per command), against one without a
+ * hook reading a pinned view (runs of TLBIs and CMD_SYNCs taken without a
+ * call, CONS published per batch).  The same random guest drives both:
+ * legal and illegal opcodes, TLBI ranges, ATC_INVs that hit, miss and
+ * time out, signalling CMD_SYNCs, translations cached in between,
+ * budgets that cut batches anywhere, a small ring that wraps all the
+ * time, disables.  After every step their registers, statistics and
+ * caches must be the same.
+ */
+struct twin {
+	struct test_mem mem;
+	struct isim_cmdqv *hw;
+	struct isim_cmdqv_vintf *v;
+	struct isim_vcmdq_guest g;
+	uint64_t execs;
+};
+
+#define TWIN_LOG2 4u
+
+static void twin_exec(void *arg, unsigned vintf, unsigned lidx,
+		      const struct isim_smmu_cmd *cmd)
+{
+	((struct twin *)arg)->execs++;
+}
+
+static void twin_kick(void *arg)
+{
+	isim_cmdqv_vintf_step(arg, 1024);
+}
+
+static void twin_up(struct twin *t, const char *opts, bool hyp_own,
+		    bool watched)
+{
+	struct isim_hw_mem mem = {
+		.read = tmem_read, .write = tmem_write, .ctx = &t->mem,
+	};
+	struct isim_cmdqv_config cfg;
+
+	memset(t, 0, sizeof(*t));
+	t->mem.bytes = calloc(1, MEM_SIZE);
+	ck_assert_ptr_nonnull(t->mem.bytes);
+	isim_cmdqv_config_default(&cfg);
+	ck_assert_int_eq(isim_cmdqv_config_parse(&cfg, opts), 0);
+	ck_assert_int_eq(isim_cmdqv_new(&cfg, &mem, &t->hw), 0);
+	if (watched)
+		isim_cmdqv_set_exec_hook(t->hw, twin_exec, t);
+	isim_cmdqv_enable(t->hw, true);
+	t->v = isim_cmdqv_vintf(t->hw, 1);
+	ck_assert_int_eq(isim_cmdqv_vintf_configure(t->v, VMID, hyp_own), 0);
+	isim_cmdqv_vintf_enable(t->v, true);
+	ck_assert_int_eq(isim_cmdqv_vintf_set_sid(t->v, 0, 0x10, 0x300), 0);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_map(t->v, 0), 0);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_base(t->v, 0, MEM_BASE,
+						    TWIN_LOG2), 0);
+	if (!watched)
+		ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(t->v, 0,
+				 MEM_BASE, t->mem.bytes, MEM_SIZE), 0);
+	isim_vcmdq_guest_init(&t->g, isim_cmdqv_vintf_page0(t->v), 0,
+			      t->mem.bytes, TWIN_LOG2);
+	t->g.kick = twin_kick;
+	t->g.kick_arg = t->v;
+	t->g.max_polls = 10;
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&t->g, true), 0);
+	ck_assert(isim_cmdqv_lvcmdq_direct(t->v, 0) == !watched);
+}
+
+static void twin_down(struct twin *t)
+{
+	isim_cmdqv_free(t->hw);
+	free(t->mem.bytes);
+}
+
+static uint32_t twin_reg(struct twin *t, unsigned off)
+{
+	return __atomic_load_n(isim_vcmdq_reg(t->g.regs, off), __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Registers and counters; with @deep, every cached translation too.
+ * Compared in plain code and asserted once, since every check assertion
+ * costs a write to check's log.  Returns what differs, or NULL.
+ */
+static const char *twins_diff(struct twin *a, struct twin *b, bool deep)
+{
+	static const unsigned offs[] = {
+		ISIM_VCMDQ_CONS, ISIM_VCMDQ_STATUS, ISIM_VCMDQ_GERROR,
+		ISIM_VCMDQ_GERRORN,
+	};
+	struct isim_cmdqv_stats sa, sb;
+	uint64_t ma[2], mb[2];
+
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+		if (twin_reg(a, offs[i]) != twin_reg(b, offs[i]))
+			return "a register";
+	isim_cmdqv_get_stats(a->hw, &sa);
+	isim_cmdqv_get_stats(b->hw, &sb);
+	for (unsigned op = 0; op < 256; op++)
+		if (sa.executed[op] != sb.executed[op])
+			return "executed[]";
+	for (unsigned c = 0; c < 8; c++)
+		if (sa.cerror[c] != sb.cerror[c])
+			return "cerror[]";
+	if (sa.fetches != sb.fetches || sa.atc_timeouts != sb.atc_timeouts ||
+	    sa.sid_misses != sb.sid_misses || sa.bad_prod != sb.bad_prod)
+		return "a counter";
+	isim_cmdqv_vintf_lvcmdq_err_map(a->v, ma);
+	isim_cmdqv_vintf_lvcmdq_err_map(b->v, mb);
+	if (ma[0] != mb[0])
+		return "LVCMDQ_ERR_MAP";
+	if (isim_cmdqv_iotlb_count(a->hw) != isim_cmdqv_iotlb_count(b->hw) ||
+	    isim_cmdqv_atc_count(a->hw) != isim_cmdqv_atc_count(b->hw))
+		return "a cache's occupancy";
+	if (!deep)
+		return NULL;
+	for (unsigned asid = 0; asid < 4; asid++)
+		for (uint64_t pg = 0; pg < 32; pg++)
+			if (isim_cmdqv_iotlb_has(a->hw, VMID, asid, pg << 12) !=
+			    isim_cmdqv_iotlb_has(b->hw, VMID, asid, pg << 12))
+				return "the IOTLB";
+	for (uint64_t pg = 0; pg < 32; pg++)
+		if (isim_cmdqv_atc_has(a->hw, 0x300, 0, pg << 12) !=
+		    isim_cmdqv_atc_has(b->hw, 0x300, 0, pg << 12))
+			return "the ATC";
+	return NULL;
+}
+
+/* One random command, as a guest (sometimes a broken one) writes it. */
+static void twin_cmd(unsigned *rng, uint64_t dw[2])
+{
+	unsigned r = rand_r(rng) % 100;
+	uint16_t asid = rand_r(rng) % 4;
+	uint64_t va = (uint64_t)(rand_r(rng) % 32) << 12;
+
+	if (r < 45) {
+		struct isim_smmu_cmd c = {
+			.op = ISIM_SMMU_OP_TLBI_NH_VA, .vmid = VMID,
+			.asid = asid, .addr = va, .leaf = true,
+		};
+
+		if (rand_r(rng) % 4 == 0) {
+			c.tg = 1;
+			c.num = rand_r(rng) % 4;
+			c.scale = rand_r(rng) % 2;
+			c.ttl = 3;
+		}
+		ck_assert_int_eq(isim_smmu_cmd_encode(&c, dw), 0);
+	} else if (r < 55) {
+		isim_smmu_tlbi_nh_asid(dw, VMID, asid);
+	} else if (r < 58) {
+		isim_smmu_tlbi_nh_all(dw, VMID);
+	} else if (r < 61) {
+		isim_smmu_tlbi_nh_vaa(dw, VMID, va, false);
+	} else if (r < 80) {
+		isim_smmu_cmd_sync(dw, rand_r(rng) % 8 ? ISIM_SMMU_SYNC_CS_NONE :
+						       ISIM_SMMU_SYNC_CS_IRQ);
+	} else if (r < 90) {
+		isim_smmu_atc_inv(dw, rand_r(rng) % 3 ? 0x10 : 0x11, va,
+				  rand_r(rng) % 3);
+	} else {
+		static const uint8_t bad[] = {
+			ISIM_SMMU_OP_CFGI_STE, ISIM_SMMU_OP_TLBI_EL2_ALL,
+			ISIM_SMMU_OP_TLBI_EL3_ALL, ISIM_SMMU_OP_TLBI_NSNH_ALL,
+			ISIM_SMMU_OP_TLBI_S12_VMALL, 0xff, 0x07,
+		};
+
+		dw[0] = bad[rand_r(rng) % sizeof(bad)];
+		dw[1] = 0;
+	}
+}
+
+static void twins_run(const char *opts, bool hyp_own, unsigned seed)
+{
+	struct twin a, b;
+	struct twin *t[2] = { &a, &b };
+	unsigned rng = seed, round, work[2];
+	const char *diff = NULL;
+
+	twin_up(&a, opts, hyp_own, true);
+	twin_up(&b, opts, hyp_own, false);
+	for (round = 0; round < 2000; round++) {
+		unsigned r = rand_r(&rng) % 100, n = rand_r(&rng) % 12;
+		unsigned budget = 1 + rand_r(&rng) % 20;
+
+		if (r < 10) {
+			uint16_t asid = rand_r(&rng) % 4;
+			uint64_t va = (uint64_t)(rand_r(&rng) % 32) << 12;
+
+			for (int i = 0; i < 2; i++)
+				isim_cmdqv_iotlb_insert(t[i]->hw, VMID, asid, va);
+		} else if (r < 14) {
+			uint64_t va = (uint64_t)(rand_r(&rng) % 32) << 12;
+
+			for (int i = 0; i < 2; i++)
+				isim_cmdqv_atc_insert(t[i]->hw, 0x300, 0, va);
+		} else if (r < 16) {
+			bool on = rand_r(&rng) % 2;
+
+			for (int i = 0; i < 2; i++)
+				isim_cmdqv_atc_set_timeout(t[i]->hw, 0x300, on);
+		} else if (r < 17) {
+			for (int i = 0; i < 2; i++) {
+				isim_vcmdq_guest_enable(&t[i]->g, false);
+				isim_vcmdq_guest_enable(&t[i]->g, true);
+			}
+		}
+		for (unsigned k = 0; k < n; k++) {
+			uint64_t dw[2];
+
+			if (!isim_vcmdq_guest_space(&a.g))
+				break;
+			twin_cmd(&rng, dw);
+			for (int i = 0; i < 2; i++)
+				isim_vcmdq_guest_push(&t[i]->g, dw);
+		}
+		for (int i = 0; i < 2; i++)
+			isim_vcmdq_guest_publish(&t[i]->g);
+		work[0] = isim_cmdqv_vintf_step(a.v, budget);
+		work[1] = isim_cmdqv_vintf_step(b.v, budget);
+		diff = work[0] != work[1] ? "the work done" :
+		       twins_diff(&a, &b, round % 8 == 0);
+		if (diff)
+			break;
+		/* The guest's handler: fix ILLs with a CMD_SYNC, retry the
+		 * rest, acknowledge. */
+		if (rand_r(&rng) % 2 &&
+		    isim_vcmdq_guest_skip_error(&a.g) !=
+		    isim_vcmdq_guest_skip_error(&b.g)) {
+			diff = "the error handled";
+			break;
+		}
+	}
+	ck_assert_msg(!diff, "%s: %s differs in round %u (seed %u)",
+		      opts ? opts : "defaults", diff, round, seed);
+	ck_assert_uint_gt(a.execs, 1000);
+	twin_down(&a);
+	twin_down(&b);
+}
+
+START_TEST(direct_matches_general_path)
+{
+	/* Small caches: a few translations fill them, lookups stay cheap. */
+	twins_run("iotlb_entries=32,atc_entries=16", false, 1);
+	twins_run("iotlb_entries=32,atc_entries=16,strict_cs=true,"
+		  "sid_miss_cerror=0", false, 2);
+	twins_run("iotlb_entries=32,atc_entries=16,privileged_cerror=4,"
+		  "guest_allow_nh_all_vaa=false,sid_miss_cerror=4,"
+		  "use_vintf_vmid=false", false, 3);
+	twins_run("iotlb_entries=32,atc_entries=16,sid_replace=false", false, 4);
+	twins_run("iotlb_entries=32,atc_entries=16", true, 5);
+}
+END_TEST
+
+/*
+ * The threaded consumer on its call-free path, for ThreadSanitizer: one
+ * producer streams TLBIs with CMD_SYNCs into a 16-entry ring the model
+ * thread reads through the pinned view, now and then caching a
+ * translation just before the TLBI that must drop it (seen dropped once
+ * the CMD_SYNC after it completes) or planting an illegal command it then
+ * fixes.
+ */
+#define DSTRESS_CMDS 300000u
+
+/* Push, publishing and recovering while the ring is full. */
+static void dstress_push(struct isim_vcmdq_guest *g, const uint64_t dw[2])
+{
+	while (isim_vcmdq_guest_push(g, dw) == -ENOSPC) {
+		isim_vcmdq_guest_publish(g);
+		if (isim_vcmdq_guest_error(g, NULL, NULL))
+			ck_assert_uint_eq(isim_vcmdq_guest_skip_error(g),
+					  ISIM_SMMU_CERROR_ILL);
+		sched_yield();
+	}
+}
+
+START_TEST(threaded_direct_stress)
+{
+	struct isim_vcmdq_guest g;
+	struct isim_cmdqv_stats st;
+	unsigned rng = 777, planted = 0, syncs = 0;
+	uint64_t seq = 0, dw[2];
+
+	setup_cfg(NULL);
+	isim_cmdqv_set_exec_hook(hw, NULL, NULL);
+	isim_cmdqv_set_report(hw, NULL, NULL);
+	alloc_q(0, MEM_BASE, 4);
+	ck_assert_int_eq(isim_cmdqv_lvcmdq_set_ring_view(v1, 0, MEM_BASE,
+							 mem_at(MEM_BASE), 256), 0);
+	isim_vcmdq_guest_init(&g, isim_cmdqv_vintf_page0(v1), 0,
+			      mem_at(MEM_BASE), 4);
+	ck_assert_int_eq(isim_cmdqv_vintf_start(v1), 0);
+	ck_assert_int_eq(isim_vcmdq_guest_enable(&g, true), 0);
+	ck_assert(isim_cmdqv_lvcmdq_direct(v1, 0));
+	while (seq < DSTRESS_CMDS) {
+		unsigned batch = 1 + rand_r(&rng) % 12;
+		bool check = rand_r(&rng) % 16 == 0;
+		uint64_t watched = seq;
+		uint32_t sync;
+		int rc;
+
+		if (check)
+			isim_cmdqv_iotlb_insert(hw, VMID, 1, watched << 12);
+		for (unsigned i = 0; i < batch && seq < DSTRESS_CMDS; i++) {
+			if (rand_r(&rng) % 200 == 0) {
+				isim_smmu_cfgi_ste(dw, 1, false);
+				dstress_push(&g, dw);
+				planted++;
+			}
+			isim_smmu_tlbi_nh_va(dw, 0, 1, seq++ << 12, true);
+			dstress_push(&g, dw);
+		}
+		sync = g.prod;
+		isim_smmu_cmd_sync(dw, ISIM_SMMU_SYNC_CS_NONE);
+		dstress_push(&g, dw);
+		isim_vcmdq_guest_publish(&g);
+		syncs++;
+		if (!check)
+			continue;
+		while ((rc = isim_vcmdq_guest_wait(&g, sync)) == -EIO)
+			ck_assert_uint_eq(isim_vcmdq_guest_skip_error(&g),
+					  ISIM_SMMU_CERROR_ILL);
+		ck_assert_int_eq(rc, 0);
+		ck_assert(!isim_cmdqv_iotlb_has(hw, VMID, 1, watched << 12));
+	}
+	for (;;) {
+		uint32_t sync = (g.prod - 1) & 31;
+		int rc = isim_vcmdq_guest_wait(&g, sync);
+
+		if (!rc)
+			break;
+		ck_assert_int_eq(rc, -EIO);
+		ck_assert_uint_eq(isim_vcmdq_guest_skip_error(&g),
+				  ISIM_SMMU_CERROR_ILL);
+	}
+	isim_cmdqv_vintf_stop(v1);
+	st = stats();
+	ck_assert_uint_eq(st.executed[ISIM_SMMU_OP_TLBI_NH_VA], DSTRESS_CMDS);
+	ck_assert_uint_eq(st.cerror[ISIM_SMMU_CERROR_ILL], planted);
+	/* Each fixed culprit became a CMD_SYNC. */
+	ck_assert_uint_eq(st.executed[ISIM_SMMU_OP_CMD_SYNC], syncs + planted);
+	ck_assert_uint_eq(isim_cmdqv_iotlb_count(hw), 0);
+	ck_assert(!err_active(0));
+}
+END_TEST
+
 static Suite *cmdqv_suite(void)
 {
 	Suite *s = suite_create("cmdqv_hw");
 	TCase *tc = tcase_create("model");
 	TCase *tt = tcase_create("threaded");
+	TCase *td = tcase_create("differential");
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, fresh_registers);
@@ -1738,12 +2336,22 @@ static Suite *cmdqv_suite(void)
 	tcase_add_test(tc, config_knobs);
 	tcase_add_test(tc, codec_layouts);
 	tcase_add_test(tc, codec_roundtrip);
+	tcase_add_test(tc, direct_batch_stops_at_culprit);
+	tcase_add_test(tc, direct_sync_after_atc_timeout);
+	tcase_add_test(tc, direct_wrap);
+	tcase_add_test(tc, direct_view_rules);
 	suite_add_tcase(s, tc);
+
+	/* Many thousands of steps on two models: slow under sanitizers. */
+	tcase_set_timeout(td, 60);
+	tcase_add_test(td, direct_matches_general_path);
+	suite_add_tcase(s, td);
 
 	tcase_add_checked_fixture(tt, NULL, teardown);
 	tcase_set_timeout(tt, 60);
 	tcase_add_test(tt, threaded_basic);
 	tcase_add_test(tt, threaded_stress);
+	tcase_add_test(tt, threaded_direct_stress);
 	suite_add_tcase(s, tt);
 	return s;
 }

@@ -8,12 +8,16 @@
  * the stress tests) then costs one load per command instead of a walk.
  * The count is written under the lock with release stores and read with
  * acquire, so an insert that happened before the guest published the TLBI
- * is always seen by the consumer that fetched it.
+ * is always seen by the consumer that fetched it.  The counts sit at the
+ * front of the cache (struct cmdqv_cache_occupancy, cmdqv_cache.h) so the
+ * consumer's loop checks the IOTLB's with an inline load and calls in
+ * here only when there is something to invalidate.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -35,15 +39,20 @@ struct atc_entry {
 };
 
 struct cmdqv_cache {
-	pthread_mutex_t lock;		/* everything below */
+	/* First, for cmdqv_cache_tlb_empty(); written under the lock, also
+	 * read locklessly with acquire. */
+	struct cmdqv_cache_occupancy occ;
+	pthread_mutex_t lock;		/* everything below, and occ's writes */
 	struct tlb_entry *tlb;
 	struct atc_entry *atc;
 	unsigned tlb_size, atc_size;
 	unsigned tlb_next, atc_next;	/* round-robin victims */
-	unsigned tlb_valid, atc_valid;	/* also read locklessly, acquire */
 	uint32_t timeout_sids[MAX_TIMEOUT_SIDS];
-	unsigned nr_timeout_sids;	/* also read locklessly, acquire */
 };
+
+/* cmdqv_cache_tlb_empty() reads the occupancy through the cache pointer. */
+_Static_assert(offsetof(struct cmdqv_cache, occ) == 0,
+	       "the occupancy must lead struct cmdqv_cache");
 
 static uint64_t page_of(uint64_t addr)
 {
@@ -134,12 +143,12 @@ void cmdqv_cache_tlbi(struct cmdqv_cache *c, const struct isim_smmu_cmd *cmd)
 		/* EL2/EL3/S2 and configuration caches are not modelled. */
 		return;
 	}
-	if (!peek(&c->tlb_valid))
+	if (!peek(&c->occ.tlb_valid))
 		return;
 	if (by_va)
 		tlbi_span(cmd, &lo, &hi);
 	pthread_mutex_lock(&c->lock);
-	left = c->tlb_valid;
+	left = c->occ.tlb_valid;
 	for (unsigned i = 0; i < c->tlb_size && left; i++) {
 		struct tlb_entry *e = &c->tlb[i];
 
@@ -151,7 +160,7 @@ void cmdqv_cache_tlbi(struct cmdqv_cache *c, const struct isim_smmu_cmd *cmd)
 		    (by_va && (e->page < lo || e->page >= hi)))
 			continue;
 		e->valid = false;
-		set_count(&c->tlb_valid, c->tlb_valid - 1);
+		set_count(&c->occ.tlb_valid, c->occ.tlb_valid - 1);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -162,7 +171,7 @@ bool cmdqv_cache_atc_inv(struct cmdqv_cache *c, const struct isim_smmu_cmd *cmd)
 	bool timeout = false;
 	unsigned left;
 
-	if (!peek(&c->atc_valid) && !peek(&c->nr_timeout_sids))
+	if (!peek(&c->occ.atc_valid) && !peek(&c->occ.nr_timeout_sids))
 		return false;
 	if (cmd->size < ISIM_SMMU_ATC_SIZE_ALL) {
 		uint64_t span = (uint64_t)1 << cmd->size;
@@ -171,10 +180,10 @@ bool cmdqv_cache_atc_inv(struct cmdqv_cache *c, const struct isim_smmu_cmd *cmd)
 		hi = lo + span;
 	}
 	pthread_mutex_lock(&c->lock);
-	for (unsigned i = 0; i < c->nr_timeout_sids; i++)
+	for (unsigned i = 0; i < c->occ.nr_timeout_sids; i++)
 		timeout |= c->timeout_sids[i] == cmd->sid;
 	/* A device that does not answer keeps its translations. */
-	left = timeout ? 0 : c->atc_valid;
+	left = timeout ? 0 : c->occ.atc_valid;
 	for (unsigned i = 0; i < c->atc_size && left; i++) {
 		struct atc_entry *e = &c->atc[i];
 
@@ -185,7 +194,7 @@ bool cmdqv_cache_atc_inv(struct cmdqv_cache *c, const struct isim_smmu_cmd *cmd)
 		    e->page < lo || e->page >= hi)
 			continue;
 		e->valid = false;
-		set_count(&c->atc_valid, c->atc_valid - 1);
+		set_count(&c->occ.atc_valid, c->occ.atc_valid - 1);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return timeout;
@@ -202,7 +211,7 @@ void isim_cmdqv_iotlb_insert(struct isim_cmdqv *hw, uint16_t vmid,
 	pthread_mutex_lock(&c->lock);
 	e = &c->tlb[c->tlb_next];
 	if (!e->valid)
-		set_count(&c->tlb_valid, c->tlb_valid + 1);
+		set_count(&c->occ.tlb_valid, c->occ.tlb_valid + 1);
 	*e = (struct tlb_entry) {
 		.page = page_of(va), .vmid = vmid, .asid = asid, .valid = true,
 	};
@@ -227,7 +236,7 @@ bool isim_cmdqv_iotlb_has(struct isim_cmdqv *hw, uint16_t vmid, uint16_t asid,
 
 unsigned isim_cmdqv_iotlb_count(struct isim_cmdqv *hw)
 {
-	return peek(&cmdqv_cache_of(hw)->tlb_valid);
+	return peek(&cmdqv_cache_of(hw)->occ.tlb_valid);
 }
 
 void isim_cmdqv_atc_insert(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
@@ -239,7 +248,7 @@ void isim_cmdqv_atc_insert(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
 	pthread_mutex_lock(&c->lock);
 	e = &c->atc[c->atc_next];
 	if (!e->valid)
-		set_count(&c->atc_valid, c->atc_valid + 1);
+		set_count(&c->occ.atc_valid, c->occ.atc_valid + 1);
 	*e = (struct atc_entry) {
 		.page = page_of(addr), .sid = sid, .ssid = ssid, .valid = true,
 	};
@@ -264,7 +273,7 @@ bool isim_cmdqv_atc_has(struct isim_cmdqv *hw, uint32_t sid, uint32_t ssid,
 
 unsigned isim_cmdqv_atc_count(struct isim_cmdqv *hw)
 {
-	return peek(&cmdqv_cache_of(hw)->atc_valid);
+	return peek(&cmdqv_cache_of(hw)->occ.atc_valid);
 }
 
 int isim_cmdqv_atc_set_timeout(struct isim_cmdqv *hw, uint32_t sid, bool on)
@@ -274,7 +283,7 @@ int isim_cmdqv_atc_set_timeout(struct isim_cmdqv *hw, uint32_t sid, bool on)
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
-	n = c->nr_timeout_sids;
+	n = c->occ.nr_timeout_sids;
 	for (i = 0; i < n; i++)
 		if (c->timeout_sids[i] == sid)
 			break;
@@ -283,11 +292,11 @@ int isim_cmdqv_atc_set_timeout(struct isim_cmdqv *hw, uint32_t sid, bool on)
 			rc = -ENOSPC;
 		else {
 			c->timeout_sids[n] = sid;
-			set_count(&c->nr_timeout_sids, n + 1);
+			set_count(&c->occ.nr_timeout_sids, n + 1);
 		}
 	} else if (!on && i < n) {
 		c->timeout_sids[i] = c->timeout_sids[n - 1];
-		set_count(&c->nr_timeout_sids, n - 1);
+		set_count(&c->occ.nr_timeout_sids, n - 1);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;

@@ -16,6 +16,26 @@
 
 struct cmdqv_cache;
 
+/*
+ * How many valid entries each array holds, and how many SIDs are set to
+ * time out: the first member of struct cmdqv_cache, so the consumer can
+ * tell "this invalidation cannot find anything" with one load and no
+ * call.  Written under the cache lock with release stores, read anywhere
+ * with acquire: an insert made before the guest published a TLBI (PROD,
+ * release) is seen by the consumer that fetched it (PROD, acquire).
+ */
+struct cmdqv_cache_occupancy {
+	unsigned tlb_valid, atc_valid;
+	unsigned nr_timeout_sids;
+};
+
+static inline bool cmdqv_cache_tlb_empty(const struct cmdqv_cache *c)
+{
+	const struct cmdqv_cache_occupancy *o = (const void *)c;
+
+	return !__atomic_load_n(&o->tlb_valid, __ATOMIC_ACQUIRE);
+}
+
 /* Capacities in entries (validated by isim_cmdqv_config_validate). */
 int cmdqv_cache_new(unsigned iotlb_entries, unsigned atc_entries,
 		    struct cmdqv_cache **out);

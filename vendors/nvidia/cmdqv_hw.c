@@ -164,12 +164,32 @@ static bool can_enable(struct isim_cmdqv_vintf *v, unsigned lidx)
 	       log2size >= 1 && log2size <= v->hw->cfg.cmdqs;
 }
 
+/*
+ * Where the latched ring can be read directly: inside the host's pinned
+ * view, or nowhere (NULL), in which case every entry goes through the
+ * memory callbacks and a BASE over memory that is not there still aborts
+ * entry by entry, as it always did.  Decided once per latch: the view
+ * cannot change under an enabled queue without the VINTF lock.
+ */
+static void latch_ring(struct lvcmdq *q)
+{
+	uint64_t bytes = (uint64_t)ISIM_SMMU_CMD_SIZE << q->log2size;
+
+	q->ring = NULL;
+	if (!q->view_host || q->base_pa < q->view_pa ||
+	    q->base_pa - q->view_pa > q->view_len ||
+	    bytes > q->view_len - (q->base_pa - q->view_pa))
+		return;
+	q->ring = q->view_host + (q->base_pa - q->view_pa);
+}
+
 static void latch_base(struct isim_cmdqv_vintf *v, unsigned lidx)
 {
 	struct lvcmdq *q = &v->q[lidx];
 
 	q->base_pa = q->base_raw & ISIM_VCMDQ_BASE_ADDR_MASK;
 	q->log2size = q->base_raw & ISIM_VCMDQ_BASE_LOG2SIZE_MASK;
+	latch_ring(q);
 	q->cons_dram_pa = 0;
 	if (v->hw->cfg.cons_dram)
 		q->cons_dram_pa = ld64(q_reg1(v, lidx, ISIM_VCMDQ_CONS_INDX_BASE)) &
@@ -319,6 +339,7 @@ int isim_cmdqv_new(const struct isim_cmdqv_config *cfg,
 	}
 	for (unsigned i = 0; i < hw->cfg.num_vintfs; i++)
 		pthread_mutex_init(&hw->vintfs[i].lock, NULL);
+	cmdqv_consumer_setup(hw);
 	*out = hw;
 	return 0;
 
@@ -568,6 +589,10 @@ static void lvcmdq_deinit_locked(struct isim_cmdqv_vintf *v, unsigned lidx)
 	st32(q_reg(v, lidx, ISIM_VCMDQ_CONS), 0);
 	q->base_raw = q->base_pa = q->cons_dram_pa = 0;
 	q->log2size = 0;
+	/* The host unpins the ring once this returns. */
+	q->view_host = q->ring = NULL;
+	q->view_pa = 0;
+	q->view_len = 0;
 	st64(q_reg1(v, lidx, ISIM_VCMDQ_BASE), 0);
 	st64(q_reg1(v, lidx, ISIM_VCMDQ_CONS_INDX_BASE), 0);
 	q->gerrorn = q->gerror;
@@ -677,6 +702,37 @@ uint64_t isim_cmdqv_lvcmdq_base(const struct isim_cmdqv_vintf *v,
 		return 0;
 	return ld64((const uint64_t *)(v->page1 + ISIM_VCMDQ_SLOT_STRIDE * lidx +
 				       ISIM_VCMDQ_BASE));
+}
+
+int isim_cmdqv_lvcmdq_set_ring_view(struct isim_cmdqv_vintf *v, unsigned lidx,
+				    uint64_t pa, const void *host, size_t len)
+{
+	struct lvcmdq *q;
+
+	if (lidx >= v->hw->per_vintf || (host && (!len || pa + len < pa)))
+		return -EINVAL;
+	q = &v->q[lidx];
+	pthread_mutex_lock(&v->lock);
+	q->view_host = host;
+	q->view_pa = host ? pa : 0;
+	q->view_len = host ? len : 0;
+	/* An enabled queue switches at this command boundary. */
+	if (q->status_en)
+		latch_ring(q);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
+bool isim_cmdqv_lvcmdq_direct(struct isim_cmdqv_vintf *v, unsigned lidx)
+{
+	bool direct;
+
+	if (lidx >= v->hw->per_vintf)
+		return false;
+	pthread_mutex_lock(&v->lock);
+	direct = v->q[lidx].ring != NULL;
+	pthread_mutex_unlock(&v->lock);
+	return direct;
 }
 
 int isim_cmdqv_lvcmdq_deinit(struct isim_cmdqv_vintf *v, unsigned lidx)

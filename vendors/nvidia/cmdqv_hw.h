@@ -18,6 +18,7 @@
 #define ISIM_NVIDIA_CMDQV_HW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "iommufd-sim/driver.h"
@@ -116,7 +117,12 @@ typedef void (*isim_cmdqv_report_fn)(void *arg, unsigned vintf_id,
  * Called for every command that takes effect, with VMID and SID already
  * replaced the way the hardware would, before CONS moves past it.  Runs
  * under the VINTF's lock: it may touch guest memory and page0, not call
- * back into the model.
+ * back into the model.  With a hook installed the model publishes CONS
+ * after every command, so the hook sees CONS pointing at the command it
+ * is told about; without one CONS is published once per batch (every
+ * entry up to the PROD sampled, within the step's budget), which the
+ * guest cannot tell apart from a consumer that happens to be fast: CONS
+ * still passes only commands that have taken effect.
  */
 typedef void (*isim_cmdqv_exec_fn)(void *arg, unsigned vintf_id,
 				   unsigned lidx,
@@ -216,6 +222,21 @@ int isim_cmdqv_lvcmdq_set_base(struct isim_cmdqv_vintf *v, unsigned lidx,
 			       uint64_t pa, unsigned log2size);
 uint64_t isim_cmdqv_lvcmdq_base(const struct isim_cmdqv_vintf *v,
 				unsigned lidx);
+/*
+ * The host's promise that [@pa, @pa + @len) is pinned, physically
+ * contiguous memory that reads at @host, and stays so until this queue is
+ * deinitialised: the kernel's HW_QUEUE_ALLOC pins the guest's queue for
+ * the queue's whole life.  While BASE lies inside that view the consumer
+ * fetches entries with plain loads (after the acquire of PROD, which
+ * orders them after the guest's stores) instead of one memory callback
+ * per entry; a BASE anywhere else keeps the callbacks, with their aborts.
+ * The choice is made when BASE is latched at enable.  NULL @host
+ * withdraws the view.  0 or -EINVAL.
+ */
+int isim_cmdqv_lvcmdq_set_ring_view(struct isim_cmdqv_vintf *v, unsigned lidx,
+				    uint64_t pa, const void *host, size_t len);
+/* Does the enabled queue @lidx fetch through such a view? */
+bool isim_cmdqv_lvcmdq_direct(struct isim_cmdqv_vintf *v, unsigned lidx);
 /*
  * The kernel's VCMDQ deinit: CONFIG := 0 and STATUS drops (at a command
  * boundary), the ATC timeout latch is flushed (standing in for the host's

@@ -36,6 +36,17 @@ struct lvcmdq {
 	uint64_t base_pa;	/* BASE latched at enable */
 	unsigned log2size;
 	uint64_t cons_dram_pa;	/* CONS mirror latched at enable; 0 = off */
+	/*
+	 * The host's promise that [view_pa, view_pa + view_len) is pinned,
+	 * contiguous memory readable at view_host until deinit
+	 * (isim_cmdqv_lvcmdq_set_ring_view), and the ring's place in it,
+	 * latched with BASE: NULL when BASE does not lie inside the view, and
+	 * entries are then fetched through struct isim_hw_mem one by one.
+	 */
+	uint64_t view_pa;
+	size_t view_len;
+	const uint8_t *view_host;
+	const uint8_t *ring;
 };
 
 struct isim_cmdqv_vintf {
@@ -71,6 +82,13 @@ struct isim_cmdqv {
 	void *exec_arg;
 
 	struct cmdqv_cache *cache;	/* IOTLB and ATC (cmdqv_cache.c) */
+
+	/*
+	 * What the consumer does with each opcode, [guest][op] with guest =
+	 * HYP_OWN clear: a CERROR code (0: legal) and the OPC_* class it is
+	 * dispatched by; built from cfg once (cmdqv_consumer_setup).
+	 */
+	uint8_t optab[2][256];
 
 	struct isim_cmdqv_stats stats;	/* updated with relaxed atomics */
 };
@@ -133,5 +151,10 @@ void cmdqv_hw_publish_maps(struct isim_cmdqv_vintf *v);
  * CONFIG.EN and the parent enables ask for.  Returns the work done.
  */
 unsigned cmdqv_hw_lvcmdq_control(struct isim_cmdqv_vintf *v, unsigned lidx);
+
+/* ----------------------------------------- cmdqv_consumer.c, for cmdqv_hw.c */
+
+/* Fill hw->optab from hw->cfg; no lock (the model is not shared yet). */
+void cmdqv_consumer_setup(struct isim_cmdqv *hw);
 
 #endif

@@ -237,22 +237,6 @@ int isim_smmu_cmd_check_fields(const uint64_t dw[2])
 	return 0;
 }
 
-void isim_smmu_cmd_to_le(const uint64_t dw[2], void *slot)
-{
-	uint64_t le[2] = { htole64(dw[0]), htole64(dw[1]) };
-
-	memcpy(slot, le, sizeof(le));
-}
-
-void isim_smmu_cmd_from_le(const void *slot, uint64_t dw[2])
-{
-	uint64_t le[2];
-
-	memcpy(le, slot, sizeof(le));
-	dw[0] = le64toh(le[0]);
-	dw[1] = le64toh(le[1]);
-}
-
 int isim_smmu_tlbi_nh_all(uint64_t dw[2], uint16_t vmid)
 {
 	struct isim_smmu_cmd c = { .op = ISIM_SMMU_OP_TLBI_NH_ALL, .vmid = vmid };
@@ -393,13 +377,6 @@ unsigned isim_vcmdq_guest_space(struct isim_vcmdq_guest *g)
 	return (1u << g->log2size) - used;
 }
 
-void isim_vcmdq_guest_write_slot(struct isim_vcmdq_guest *g, unsigned idx,
-				 const uint64_t dw[2])
-{
-	idx &= (1u << g->log2size) - 1;
-	isim_smmu_cmd_to_le(dw, g->ring + ((size_t)idx << ISIM_SMMU_CMD_SHIFT));
-}
-
 int isim_vcmdq_guest_push(struct isim_vcmdq_guest *g, const uint64_t dw[2])
 {
 	if (!isim_vcmdq_guest_space(g))
@@ -407,11 +384,6 @@ int isim_vcmdq_guest_push(struct isim_vcmdq_guest *g, const uint64_t dw[2])
 	isim_vcmdq_guest_write_slot(g, g->prod, dw);
 	g->prod = (g->prod + 1) & ptr_mask(g);
 	return 0;
-}
-
-void isim_vcmdq_guest_publish(struct isim_vcmdq_guest *g)
-{
-	store_rel(isim_vcmdq_reg(g->regs, ISIM_VCMDQ_PROD), g->prod);
 }
 
 int isim_vcmdq_guest_sync(struct isim_vcmdq_guest *g, uint32_t *ptr)

@@ -13,9 +13,11 @@
 #ifndef ISIM_NVIDIA_SMMUV3_CMD_H
 #define ISIM_NVIDIA_SMMUV3_CMD_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ------------------------------------------------------------ commands */
 
@@ -106,9 +108,26 @@ int isim_smmu_cmd_decode(const uint64_t dw[2], struct isim_smmu_cmd *cmd);
  */
 int isim_smmu_cmd_check_fields(const uint64_t dw[2]);
 
-/* Entries in memory are little-endian; these convert one 16-byte slot. */
-void isim_smmu_cmd_to_le(const uint64_t dw[2], void *slot);
-void isim_smmu_cmd_from_le(const void *slot, uint64_t dw[2]);
+/*
+ * Entries in memory are little-endian; these convert one 16-byte slot.
+ * Inline: a producer and a consumer do this once per command, and on a
+ * little-endian host it is a plain 16-byte copy.
+ */
+static inline void isim_smmu_cmd_to_le(const uint64_t dw[2], void *slot)
+{
+	uint64_t le[2] = { htole64(dw[0]), htole64(dw[1]) };
+
+	memcpy(slot, le, sizeof(le));
+}
+
+static inline void isim_smmu_cmd_from_le(const void *slot, uint64_t dw[2])
+{
+	uint64_t le[2];
+
+	memcpy(le, slot, sizeof(le));
+	dw[0] = le64toh(le[0]);
+	dw[1] = le64toh(le[1]);
+}
 
 /* Shorthands for the commands a guest actually sends; they cannot fail
  * for in-range arguments and return the encode result otherwise. */
@@ -201,11 +220,25 @@ unsigned isim_vcmdq_guest_space(struct isim_vcmdq_guest *g);
 /* Write one entry at the producer pointer and advance it (PROD is not
  * written): 0, or -ENOSPC when the ring is full. */
 int isim_vcmdq_guest_push(struct isim_vcmdq_guest *g, const uint64_t dw[2]);
-/* Overwrite slot @idx in place (the error handler's fix-up). */
-void isim_vcmdq_guest_write_slot(struct isim_vcmdq_guest *g, unsigned idx,
-				 const uint64_t dw[2]);
+/*
+ * Overwrite slot @idx in place: what a producer does for every command it
+ * queues (and the error handler's fix-up).  Inline, as a driver's queue
+ * write is: a call per command would cost more than the store.
+ */
+static inline void isim_vcmdq_guest_write_slot(struct isim_vcmdq_guest *g,
+					       unsigned idx,
+					       const uint64_t dw[2])
+{
+	idx &= (1u << g->log2size) - 1;
+	isim_smmu_cmd_to_le(dw, g->ring + ((size_t)idx << ISIM_SMMU_CMD_SHIFT));
+}
+
 /* Doorbell: PROD := producer pointer, release, so entries are visible. */
-void isim_vcmdq_guest_publish(struct isim_vcmdq_guest *g);
+static inline void isim_vcmdq_guest_publish(struct isim_vcmdq_guest *g)
+{
+	__atomic_store_n(isim_vcmdq_reg(g->regs, ISIM_VCMDQ_PROD), g->prod,
+			 __ATOMIC_RELEASE);
+}
 /* Push a CMD_SYNC (CS=NONE) and publish; *@ptr gets the sync's pointer. */
 int isim_vcmdq_guest_sync(struct isim_vcmdq_guest *g, uint32_t *ptr);
 /* Has CONS moved past the entry at @ptr?  Wrap-aware, as Linux checks. */

@@ -3,9 +3,11 @@
  * with IOMMU_HW_QUEUE_ALLOC (the physically addressed variant: the core
  * pins the queue and checks contiguity) becomes an LVCMDQ of the vIOMMU's
  * VINTF.  Init applies the kernel driver's checks D1-D8 in its order, maps
- * the LVCMDQ and programs BASE with the host PA; destroy, which the core
- * calls in descending order, deinits and unmaps it.  tegra241_cmdqv.c names
- * these ops in its vIOMMU ops.
+ * the LVCMDQ and programs BASE with the host PA, and tells the model where
+ * the pinned queue's bytes live so it can read them in place; destroy,
+ * which the core calls in descending order, deinits and unmaps it (which
+ * also takes that view away) before the core unpins.  tegra241_cmdqv.c
+ * names these ops in its vIOMMU ops.
  */
 #include "config.h"
 
@@ -18,6 +20,8 @@
 #include <linux/iommufd.h>
 
 #include "sim/iommufd/iommufd_private.h"
+#include "sim/machine.h"
+#include "sim/mm/phys.h"
 #include "vendors/nvidia/cmdqv_hw.h"
 #include "vendors/nvidia/tegra241_cmdqv_private.h"
 
@@ -53,6 +57,40 @@ static void cmdqv_hw_queue_destroy(struct iommufd_hw_queue *hw_queue)
 	isim_trace(&vi->inst->m->trace, "cmdqv.hw_queue_destroy",
 		   "viommu=%u lidx=%u vcmdq=%u", vi->core.obj.id, q->lidx,
 		   q->idx);
+}
+
+/*
+ * Where the queue's bytes live in the simulator, if the model may read
+ * them directly: every frame of [pa, pa + len) allocated, backed by the
+ * simulator's own memory (a plain load cannot fault) and laid out
+ * contiguously there too.  The core pinned these frames for the queue's
+ * whole life, and a pinned frame keeps its host bytes even if its owner
+ * frees the region, so what is checked here stays true until destroy.
+ * NULL when it does not hold: the model then fetches every entry through
+ * the machine's physical-memory calls, as before.
+ */
+static const void *ring_host_view(struct isim_machine *m, uint64_t pa,
+				  uint64_t len)
+{
+	struct isim_phys *phys = m->phys;
+	unsigned shift = isim_phys_page_shift(phys);
+	uint64_t first = pa >> shift, last = (pa + len - 1) >> shift;
+	const char *host0 = NULL;
+
+	for (uint64_t pfn = first; pfn <= last; pfn++) {
+		struct isim_frame_info fi;
+
+		if (isim_phys_frame(phys, pfn, &fi) ||
+		    fi.state != ISIM_FRAME_ALLOCATED || !fi.host ||
+		    !(fi.host_flags & ISIM_HOST_DIRECT))
+			return NULL;
+		if (pfn == first)
+			host0 = fi.host;
+		else if ((const char *)fi.host !=
+			 host0 + ((pfn - first) << shift))
+			return NULL;
+	}
+	return host0 + (pa & (((uint64_t)1 << shift) - 1));
 }
 
 static bool is_pow2_u64(uint64_t v)
@@ -126,6 +164,15 @@ int tegra241_cmdqv_hw_queue_init_phys(struct iommufd_hw_queue *hw_queue,
 	rc = isim_cmdqv_lvcmdq_map(vi->v, lidx);
 	if (!rc)
 		rc = isim_cmdqv_lvcmdq_set_base(vi->v, lidx, base_pa, log2size);
+	if (!rc) {
+		const void *host = ring_host_view(inst->m, base_pa, len);
+
+		/* Only a shortcut: without it the model reads by PA.  The
+		 * deinit in destroy withdraws it before the core unpins. */
+		if (host)
+			(void)isim_cmdqv_lvcmdq_set_ring_view(vi->v, lidx, base_pa,
+							      host, len);
+	}
 	if (rc) {
 		/* A queue left enabled on an unmapped slot refuses BASE. */
 		isim_cmdqv_lvcmdq_unmap(vi->v, lidx);
