@@ -958,6 +958,114 @@ START_TEST(unmap_cmd_buffer_stepped)
 }
 END_TEST
 
+/*
+ * The model runs a page of the ring per translation, holding it while it
+ * consumes: an unmap between two batches must still stop the next batch
+ * on COMMAND_HARDWARE_ERROR at the head, having run nothing, and never
+ * touch the freed frame; an illegal command in the middle of a batch
+ * stops it exactly there.
+ */
+START_TEST(batches_unmap_and_illegal)
+{
+	struct amd_guest_ring cq, el;
+	struct amd_event ev;
+	uint64_t ring_faults, dma_faults;
+	char report[2048];
+
+	env_setup(NULL, false, true, true);
+	ring(&cq, AMD_RING_CMD, CMD_GPA);
+	ring(&el, AMD_RING_EVT, EVT_GPA);
+	for (uint16_t i = 0; i < 200; i++)
+		queue(&cq, &(struct amd_cmd){ .op = AMD_CMD_INV_DEVTAB_ENTRY,
+					      .inv_dte.devid = i });
+	amd_guest_cmd_ring_tail(&cq);
+	ck_assert_uint_eq(isim_hw_run(E.m, 1000), 200);
+	ck_assert_uint_eq(reg(AMD_VF_CMD_HEAD), 200 * 16);
+
+	ck_assert_int_eq(ioas_unmap(E.fd, E.ioas, CMD_GPA, PAGE, NULL), 0);
+	for (uint16_t i = 0; i < 5; i++)
+		queue(&cq, &(struct amd_cmd){ .op = AMD_CMD_INV_DEVTAB_ENTRY,
+					      .inv_dte.devid = i });
+	queue_cw(&cq, SEM_GPA, 1, false);
+	amd_guest_cmd_ring_tail(&cq);
+	ck_assert_uint_eq(isim_hw_run(E.m, 1000), 1);
+	ck_assert(log_find(&el, AMD_EVT_COMMAND_HW_ERROR, &ev));
+	ck_assert_uint_eq(ev.addr, CMD_GPA + 200 * 16);
+	ck_assert(!(amd_guest_status_read(E.vf) & AMD_STS_CMD_RUN));
+	ck_assert_uint_eq(reg(AMD_VF_CMD_HEAD), 200 * 16);
+	ck_assert_uint_eq(stats().cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY], 200);
+	ck_assert_uint_eq(sem_read(SEM_GPA), 0);
+	ck_assert_int_eq(amd_viommu_host_faults(E.iommu, &ring_faults,
+						&dma_faults), 0);
+	ck_assert_uint_eq(ring_faults, 1);
+	ck_assert_msg(isim_check(E.m, report, sizeof(report)) == 0, "%s",
+		      report);
+
+	/* Mapped again and restarted: the six run, then an illegal one. */
+	ck_assert_int_eq(ioas_map_fixed(E.fd, E.ioas, E.ram, PAGE, CMD_GPA), 0);
+	control(CTL_ALL & ~CTL_CMD_EN);
+	control(CTL_ALL);
+	ck_assert_uint_eq(isim_hw_run(E.m, 1000), 6);
+	ck_assert_uint_eq(sem_read(SEM_GPA), 1);
+	for (uint16_t i = 0; i < 30; i++)
+		queue(&cq, &(struct amd_cmd){ .op = AMD_CMD_INV_DEVTAB_ENTRY,
+					      .inv_dte.devid = i });
+	/* INVALIDATE_IOMMU_ALL with a reserved bit set, then more. */
+	amd_guest_cmd_push(&cq, &(struct amd_entry){ 8ull << 60 | 1, 0 });
+	for (uint16_t i = 0; i < 30; i++)
+		queue(&cq, &(struct amd_cmd){ .op = AMD_CMD_INV_DEVTAB_ENTRY,
+					      .inv_dte.devid = i });
+	amd_guest_cmd_ring_tail(&cq);
+	ck_assert_uint_eq(isim_hw_run(E.m, 1000), 31);
+	ck_assert(log_find(&el, AMD_EVT_ILLEGAL_COMMAND_ERROR, &ev));
+	ck_assert_uint_eq(ev.addr, CMD_GPA + (206 + 30) * 16);
+	ck_assert_uint_eq(reg(AMD_VF_CMD_HEAD), (206 + 30) * 16);
+	ck_assert_uint_eq(stats().cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY], 235);
+	ck_assert(!(amd_guest_status_read(E.vf) & AMD_STS_CMD_RUN));
+	env_teardown();
+}
+END_TEST
+
+/*
+ * A ring in ordinary program memory: the simulator reaches such frames
+ * only by copying, so the model takes its entry-by-entry path there, with
+ * the same results.
+ */
+START_TEST(ring_in_program_memory)
+{
+	const uint64_t gpa = 0x800000;
+	struct amd_guest_ring cq;
+	uint8_t *buf = aligned_alloc(PAGE, 2 * PAGE);
+	uint32_t id;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 0, 2 * PAGE);
+	env_setup(NULL, false, true, true);
+	ck_assert_int_eq(ioas_map_fixed(E.fd, E.ioas, buf, 2 * PAGE, gpa), 0);
+	ck_assert_int_eq(obj_destroy(E.fd, E.hwq[AMD_RING_CMD]), 0);
+	ck_assert_int_eq(hwq_alloc(IOMMU_HW_QUEUE_TYPE_AMD_CMD, gpa, 9, &id),
+			 0);
+	control(CTL_ALL);
+	amd_guest_ring_init(&cq, E.vf, AMD_RING_CMD, buf, 9);
+	for (unsigned int lap = 0; lap < 3; lap++) {
+		for (uint16_t i = 0; i < 150; i++)
+			queue(&cq, &(struct amd_cmd){
+					.op = AMD_CMD_INV_DEVTAB_ENTRY,
+					.inv_dte.devid = i });
+		queue_cw(&cq, SEM_GPA, lap + 1, false);
+		amd_guest_cmd_ring_tail(&cq);
+		ck_assert_uint_eq(isim_hw_run(E.m, 1000), 151);
+		ck_assert_uint_eq(sem_read(SEM_GPA), lap + 1);
+	}
+	ck_assert_uint_eq(reg(AMD_VF_CMD_HEAD), 3 * 151 * 16);
+	ck_assert_uint_eq(stats().cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY], 450);
+	ck_assert_uint_eq(stats().cmd_hw_error + stats().cmd_illegal, 0);
+	ck_assert_int_eq(ioas_unmap(E.fd, E.ioas, gpa, 2 * PAGE, NULL), 0);
+	env_teardown();
+	free(buf);
+}
+END_TEST
+
 struct pusher {
 	struct amd_guest_ring *cq;
 	atomic_bool stop;
@@ -1513,6 +1621,8 @@ static Suite *amd_viommu_suite(void)
 	tcase_add_test(tc, end_to_end);
 	tcase_add_loop_test(tc, destroy_orders, 0, 7);
 	tcase_add_test(tc, unmap_cmd_buffer_stepped);
+	tcase_add_test(tc, batches_unmap_and_illegal);
+	tcase_add_test(tc, ring_in_program_memory);
 	tcase_add_test(tc, scattered_ring);
 	tcase_add_test(tc, page_request_paths);
 	tcase_add_test(tc, fail_nth_sweep);

@@ -35,31 +35,6 @@ static inline bool fits(uint64_t v, unsigned int bits)
 	return bits >= 64 || v >> bits == 0;
 }
 
-static inline uint64_t le64(uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return __builtin_bswap64(v);
-#else
-	return v;
-#endif
-}
-
-void amd_entry_to_bytes(const struct amd_entry *e, void *dst)
-{
-	uint64_t q[2] = { le64(e->q0), le64(e->q1) };
-
-	memcpy(dst, q, sizeof(q));
-}
-
-void amd_entry_from_bytes(struct amd_entry *e, const void *src)
-{
-	uint64_t q[2];
-
-	memcpy(q, src, sizeof(q));
-	e->q0 = le64(q[0]);
-	e->q1 = le64(q[1]);
-}
-
 /* ------------------------------------------------------------- commands */
 
 /* The INVALIDATE_IOTLB_PAGES PASID split of each layout. */
@@ -78,10 +53,13 @@ static uint32_t iotlb_pasid_get(enum amd_iotlb_pasid_layout l, uint64_t q0)
 	return (uint32_t)(get_bits(q0, 23, 16) << 8 | get_bits(q0, 55, 48));
 }
 
+_Static_assert(AMD_CMD_DEVID_RSVD0 == GENMASK64(59, 16),
+	       "DeviceID-only commands reserve q0 bits 59:16");
+
 static const struct amd_cmd_format default_format;
 
-int amd_cmd_encode(const struct amd_cmd *c, const struct amd_cmd_format *fmt,
-		   struct amd_entry *e)
+int amd_cmd_encode_full(const struct amd_cmd *c,
+			const struct amd_cmd_format *fmt, struct amd_entry *e)
 {
 	uint64_t q0 = (uint64_t)c->op << 60, q1 = 0;
 
@@ -175,12 +153,12 @@ int amd_cmd_decode(const struct amd_entry *e, const struct amd_cmd_format *fmt,
 		break;
 	case AMD_CMD_INV_DEVTAB_ENTRY:
 		c->inv_dte.devid = (uint16_t)q0;
-		rsvd0 = GENMASK64(59, 16);
+		rsvd0 = AMD_CMD_DEVID_RSVD0;
 		rsvd1 = ~0ull;
 		break;
 	case AMD_CMD_INV_INTERRUPT_TABLE:
 		c->inv_irt.devid = (uint16_t)q0;
-		rsvd0 = GENMASK64(59, 16);
+		rsvd0 = AMD_CMD_DEVID_RSVD0;
 		rsvd1 = ~0ull;
 		break;
 	case AMD_CMD_INV_IOMMU_PAGES:
@@ -503,36 +481,11 @@ void amd_guest_ring_reset(struct amd_guest_ring *g)
 	g->cached_head = 0;
 }
 
-static uint32_t cmd_free(const struct amd_guest_ring *g)
-{
-	uint32_t used = (g->next - g->cached_head) & (g->size - 1);
-
-	return (g->size - used) / AMD_ENTRY_SIZE - 1;
-}
-
-static void cmd_reload_head(struct amd_guest_ring *g)
+uint32_t amd_guest_cmd_space(struct amd_guest_ring *g)
 {
 	g->cached_head = (uint32_t)(atomic_load_explicit(g->head_reg,
 				    memory_order_acquire) & AMD_PTR_MASK);
-}
-
-uint32_t amd_guest_cmd_space(struct amd_guest_ring *g)
-{
-	cmd_reload_head(g);
-	return cmd_free(g);
-}
-
-int amd_guest_cmd_push(struct amd_guest_ring *g, const struct amd_entry *e)
-{
-	/* Like Linux, re-read the hardware head only when space looks short. */
-	if (!cmd_free(g)) {
-		cmd_reload_head(g);
-		if (!cmd_free(g))
-			return -ENOSPC;
-	}
-	amd_entry_to_bytes(e, g->base + g->next);
-	g->next = (g->next + AMD_ENTRY_SIZE) & (g->size - 1);
-	return 0;
+	return amd_guest_cmd_free(g);
 }
 
 int amd_guest_cmd_queue(struct amd_guest_ring *g, const struct amd_cmd *cmd,
@@ -554,7 +507,7 @@ void amd_guest_cmd_ring_tail(struct amd_guest_ring *g)
 
 bool amd_guest_sem_done(const void *sem, uint64_t seq)
 {
-	uint64_t v = le64(atomic_load_explicit((_Atomic uint64_t *)sem,
+	uint64_t v = amd_le64(atomic_load_explicit((_Atomic uint64_t *)sem,
 					       memory_order_acquire));
 
 	return (int64_t)(v - seq) >= 0;
@@ -594,7 +547,7 @@ int amd_guest_log_pop(struct amd_guest_ring *g, struct amd_entry *e,
 	slot = (_Atomic uint64_t *)(g->base + g->next);
 	/* Code 0 marks a slot the hardware has not written yet (errata). */
 	for (unsigned int i = 0;; i++) {
-		q0 = le64(atomic_load_explicit(&slot[0], memory_order_acquire));
+		q0 = amd_le64(atomic_load_explicit(&slot[0], memory_order_acquire));
 		if (q0 >> 60)
 			break;
 		if (i >= spins)
@@ -602,7 +555,7 @@ int amd_guest_log_pop(struct amd_guest_ring *g, struct amd_entry *e,
 		sched_yield();
 	}
 	e->q0 = q0;
-	e->q1 = le64(atomic_load_explicit(&slot[1], memory_order_relaxed));
+	e->q1 = amd_le64(atomic_load_explicit(&slot[1], memory_order_relaxed));
 	/* Zero the slot so that the next lap can tell "not yet written". */
 	atomic_store_explicit(&slot[0], 0, memory_order_relaxed);
 	atomic_store_explicit(&slot[1], 0, memory_order_relaxed);

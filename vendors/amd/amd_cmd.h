@@ -13,9 +13,11 @@
 #ifndef ISIM_VENDORS_AMD_CMD_H
 #define ISIM_VENDORS_AMD_CMD_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- rings */
 
@@ -83,8 +85,47 @@ struct amd_entry {
 };
 
 /* Byte images are little-endian whatever the host is. */
-void amd_entry_to_bytes(const struct amd_entry *e, void *dst);
-void amd_entry_from_bytes(struct amd_entry *e, const void *src);
+static inline uint64_t amd_le64(uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(v);
+#else
+	return v;
+#endif
+}
+
+/*
+ * One quadword at a time on both sides, inline because both run once per
+ * ring entry.  Callers build an entry field by field (amd_cmd_encode
+ * stores q0 and q1 apart), and a 16-byte load of two 8-byte stores just
+ * made cannot be forwarded from the store buffer: a stall of a dozen
+ * cycles per entry, more than the rest of a push.  The empty asm keeps
+ * each quadword in a general register so that the compiler does not merge
+ * the two copies back into one vector access.
+ */
+#define AMD_QWORD_IN_REG(v)	__asm__("" : "+r"(v))
+
+static inline void amd_entry_to_bytes(const struct amd_entry *e, void *dst)
+{
+	uint64_t q0 = amd_le64(e->q0), q1 = amd_le64(e->q1);
+
+	AMD_QWORD_IN_REG(q0);
+	AMD_QWORD_IN_REG(q1);
+	memcpy(dst, &q0, sizeof(q0));
+	memcpy((uint8_t *)dst + 8, &q1, sizeof(q1));
+}
+
+static inline void amd_entry_from_bytes(struct amd_entry *e, const void *src)
+{
+	uint64_t q0, q1;
+
+	memcpy(&q0, src, sizeof(q0));
+	memcpy(&q1, (const uint8_t *)src + 8, sizeof(q1));
+	AMD_QWORD_IN_REG(q0);
+	AMD_QWORD_IN_REG(q1);
+	e->q0 = amd_le64(q0);
+	e->q1 = amd_le64(q1);
+}
 
 static inline unsigned int amd_entry_code(const struct amd_entry *e)
 {
@@ -186,9 +227,41 @@ struct amd_cmd {
 	};
 };
 
+/*
+ * The reserved bits of q0 of INVALIDATE_DEVTAB_ENTRY and
+ * INVALIDATE_INTERRUPT_TABLE (bits 59:16; all of q1 is reserved): the
+ * decoder's and the model's in-place check share them.
+ */
+#define AMD_CMD_DEVID_RSVD0	0x0fffffffffff0000ull
+
 /* 0, or -EINVAL when a field does not fit its bits or the opcode is unknown. */
-int amd_cmd_encode(const struct amd_cmd *cmd, const struct amd_cmd_format *fmt,
-		   struct amd_entry *e);
+int amd_cmd_encode_full(const struct amd_cmd *cmd,
+			const struct amd_cmd_format *fmt, struct amd_entry *e);
+
+/*
+ * amd_cmd_encode_full() with the commands that carry nothing but a
+ * DeviceID built inline: they are what a guest queues most (one per
+ * device of every unmap), and have no field that could fail to fit.
+ */
+static inline int amd_cmd_encode(const struct amd_cmd *cmd,
+				 const struct amd_cmd_format *fmt,
+				 struct amd_entry *e)
+{
+	switch (cmd->op) {
+	case AMD_CMD_INV_DEVTAB_ENTRY:
+		e->q0 = (uint64_t)AMD_CMD_INV_DEVTAB_ENTRY << 60 |
+			cmd->inv_dte.devid;
+		e->q1 = 0;
+		return 0;
+	case AMD_CMD_INV_INTERRUPT_TABLE:
+		e->q0 = (uint64_t)AMD_CMD_INV_INTERRUPT_TABLE << 60 |
+			cmd->inv_irt.devid;
+		e->q1 = 0;
+		return 0;
+	default:
+		return amd_cmd_encode_full(cmd, fmt, e);
+	}
+}
 /*
  * 0; -EOPNOTSUPP for an opcode that has no format (0, 9, 0xb-0xf);
  * -EINVAL when a reserved bit is set.  Either way @cmd->op is the opcode.
@@ -312,10 +385,31 @@ void amd_guest_ring_init(struct amd_guest_ring *g, void *vf_page,
 /* The init step Linux does while a ring is stopped: head = tail = 0. */
 void amd_guest_ring_reset(struct amd_guest_ring *g);
 
-/* Entries free now (re-reads the head), keeping the slot that tells full. */
+/* Entries free by the last head read, keeping the slot that tells full. */
+static inline uint32_t amd_guest_cmd_free(const struct amd_guest_ring *g)
+{
+	uint32_t used = (g->next - g->cached_head) & (g->size - 1);
+
+	return (g->size - used) / AMD_ENTRY_SIZE - 1;
+}
+
+/* Entries free now (re-reads the head). */
 uint32_t amd_guest_cmd_space(struct amd_guest_ring *g);
-/* Write an entry at the private tail; -ENOSPC when the ring is full. */
-int amd_guest_cmd_push(struct amd_guest_ring *g, const struct amd_entry *e);
+
+/*
+ * Write an entry at the private tail; -ENOSPC when the ring is full.
+ * Inline: a guest pushes every command through it.
+ */
+static inline int amd_guest_cmd_push(struct amd_guest_ring *g,
+				     const struct amd_entry *e)
+{
+	/* Like Linux, re-read the hardware head only when space looks short. */
+	if (!amd_guest_cmd_free(g) && !amd_guest_cmd_space(g))
+		return -ENOSPC;
+	amd_entry_to_bytes(e, g->base + g->next);
+	g->next = (g->next + AMD_ENTRY_SIZE) & (g->size - 1);
+	return 0;
+}
 /* Encode and push; -EINVAL for an unencodable command. */
 int amd_guest_cmd_queue(struct amd_guest_ring *g, const struct amd_cmd *cmd,
 			const struct amd_cmd_format *fmt);

@@ -5,11 +5,14 @@
  * registers are untrusted input that the model samples with acquire
  * loads: an out-of-range value is ignored (VirtualBox does the same), a
  * register the model owns is only ever published by it.  Every ring
- * access goes through the provider by GPA, one 16-byte entry at a time,
- * so a ring need not be contiguous and an unmapped page is a contained
- * fault that stops only the ring it hit.  Interrupts, PPR responses and
- * forwarding hooks are collected under the lock and delivered after it
- * is dropped, so a callback may call back into the model.  Settings
+ * access goes through the provider by GPA, a 4 KiB page at a time where
+ * the provider offers a direct view of the page (struct amd_hw_page_ops,
+ * held across one page's worth of commands) and one 16-byte entry at a
+ * time otherwise, so a ring need not be contiguous and an unmapped page
+ * is a contained fault that stops only the ring it hit.  Interrupts, PPR
+ * responses and forwarding hooks are collected under the lock and
+ * delivered after it is dropped, so a callback may call back into the
+ * model.  Settings
  * (amd_cfg.c) and the modelled caches (amd_cache.c) live apart; the state
  * they share with this file is in amd_hw_private.h.
  */
@@ -35,11 +38,27 @@
 			isim_trace((hw)->tr, point, __VA_ARGS__);          \
 	} while (0)
 
-/* Work a locked section leaves for after the unlock. */
+/* One test, once per run of commands, instead of one per trace point. */
+static inline bool hw_tracing(const struct amd_hw *hw)
+{
+	return hw->tr && atomic_load_explicit(&hw->tr->enabled,
+					      memory_order_relaxed);
+}
+
+/* Commands whose cmd_exec hook calls one locked section may collect. */
+#define DEFER_EXEC_MAX	32
+
+/*
+ * Work a locked section leaves for after the unlock.  @exec is NULL where
+ * no command can run (the log producers, the host-side calls); the engine
+ * points it at room for DEFER_EXEC_MAX commands when there is a cmd_exec
+ * hook to feed.
+ */
 struct defer {
 	unsigned int irq[AMD_IRQ_NR];
-	bool exec, rsp;
-	struct amd_cmd cmd;
+	bool rsp;
+	unsigned int nexec;
+	struct amd_cmd *exec;
 	struct amd_ppr_response ppr;
 	unsigned int nfault;
 	struct {
@@ -153,8 +172,8 @@ static void host_fault(struct amd_hw *hw, uint64_t gpa, bool write,
 
 static void defer_run(struct amd_hw *hw, const struct defer *d)
 {
-	if (d->exec && hw->ops.cmd_exec)
-		hw->ops.cmd_exec(hw->ops_arg, &d->cmd);
+	for (unsigned int i = 0; i < d->nexec; i++)
+		hw->ops.cmd_exec(hw->ops_arg, &d->exec[i]);
 	if (d->rsp && hw->ops.ppr_response)
 		hw->ops.ppr_response(hw->ops_arg, &d->ppr);
 	for (unsigned int i = 0; i < d->nfault; i++)
@@ -261,13 +280,18 @@ static int post_event(struct amd_hw *hw, const struct amd_event *ev,
 int amd_hw_event(struct amd_hw *hw, const struct amd_event *ev)
 {
 	struct defer d = { 0 };
+	struct amd_entry e;
 	int rc;
 
 	/* Code 0 is what a consumer takes for "not written yet". */
 	if (!ev->code)
 		return -EINVAL;
+	/* Encoding reads no model state: keep it out of the lock. */
+	rc = amd_event_encode(ev, &e);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&hw->lock);
-	rc = post_event(hw, ev, &d);
+	rc = log_post(hw, AMD_RING_EVT, &e, &d);
 	pthread_mutex_unlock(&hw->lock);
 	defer_run(hw, &d);
 	return rc;
@@ -456,12 +480,30 @@ static int cmd_exec(struct amd_hw *hw, const struct amd_cmd *c,
 	return 0;
 }
 
+/*
+ * Move the command head the model owns and show it to the guest: release,
+ * so the guest, which may reuse a slot once the head has passed it, sees
+ * every effect of the commands before it.
+ */
+static void cmd_set_head(struct amd_hw *hw, uint32_t head)
+{
+	hw->ring[AMD_RING_CMD].head = head;
+	atomic_store_explicit(&hw->cmd_head_seen, head, memory_order_relaxed);
+	publish_ptr(hw, AMD_VF_CMD_HEAD, head);
+}
+
 static void cmd_advance(struct amd_hw *hw)
 {
 	struct ring_state *r = &hw->ring[AMD_RING_CMD];
 
-	r->head = (r->head + AMD_ENTRY_SIZE) & (r->size - 1);
-	publish_ptr(hw, AMD_VF_CMD_HEAD, r->head);
+	cmd_set_head(hw, (r->head + AMD_ENTRY_SIZE) & (r->size - 1));
+}
+
+/* Record a legal command for the cmd_exec hook, if there is one. */
+static inline void defer_exec(struct defer *d, const struct amd_cmd *c)
+{
+	if (d->exec)
+		d->exec[d->nexec++] = *c;
 }
 
 /*
@@ -484,73 +526,365 @@ static void cmd_halt(struct amd_hw *hw, uint8_t code, uint64_t addr,
 		 hw->ring[AMD_RING_CMD].head);
 }
 
-/* Take one command; false when there is none to take. */
-static bool cmd_one(struct amd_hw *hw, struct defer *d)
+/*
+ * Take the command at the head, which the caller knows is there (head !=
+ * the tail it sampled, buffer running).  @fetched is that entry when a
+ * page run already read it; else it is fetched through the provider.
+ * This is the path of every command that touches guest memory, logs an
+ * event or stops the buffer, and of every command whose page has no
+ * direct view.
+ */
+static void cmd_one(struct amd_hw *hw, struct defer *d,
+		    const struct amd_entry *fetched)
 {
 	struct ring_state *r = &hw->ring[AMD_RING_CMD];
 	bool past = hw->cfg.illegal_cmd_head == AMD_HEAD_PAST_FAULT;
 	uint8_t b[AMD_ENTRY_SIZE];
 	struct amd_entry e;
+	struct amd_cmd c;
 	uint64_t gpa;
 
-	if (!r->run)
-		return false;
-	sample_ptr(hw, AMD_VF_CMD_TAIL, r->size, &r->tail);
-	if (r->head == r->tail)
-		return false;
 	gpa = r->base + r->head;
-	if (isim_hw_read(&hw->mem, gpa, b, sizeof(b))) {
+	if (fetched) {
+		e = *fetched;
+	} else if (isim_hw_read(&hw->mem, gpa, b, sizeof(b))) {
 		hw->st.cmd_hw_error++;
 		host_fault(hw, gpa, false, d);
 		cmd_halt(hw, AMD_EVT_COMMAND_HW_ERROR, gpa, false, d);
-		return true;
+		return;
+	} else {
+		amd_entry_from_bytes(&e, b);
 	}
-	amd_entry_from_bytes(&e, b);
-	if (!cmd_legal(hw, &e, &d->cmd)) {
+	if (!cmd_legal(hw, &e, &c)) {
 		hw->st.cmd_illegal++;
 		hw->st.last_illegal_gpa = gpa;
 		cmd_halt(hw, AMD_EVT_ILLEGAL_COMMAND_ERROR, gpa, past, d);
-		return true;
+		return;
 	}
-	if (cmd_exec(hw, &d->cmd, d)) {
+	if (cmd_exec(hw, &c, d)) {
 		hw->st.cmd_hw_error++;
-		host_fault(hw, d->cmd.comp_wait.store_addr, true, d);
-		cmd_halt(hw, AMD_EVT_COMMAND_HW_ERROR,
-			 d->cmd.comp_wait.store_addr, past, d);
-		return true;
+		host_fault(hw, c.comp_wait.store_addr, true, d);
+		cmd_halt(hw, AMD_EVT_COMMAND_HW_ERROR, c.comp_wait.store_addr,
+			 past, d);
+		return;
 	}
-	hw->st.cmd_exec[d->cmd.op]++;
-	d->exec = true;
+	hw->st.cmd_exec[c.op]++;
+	defer_exec(d, &c);
 	cmd_advance(hw);
 	hw_trace(hw, "amd.cmd", "gid=%u op=%u head=%#x", hw->cfg.gid,
-		 (unsigned int)d->cmd.op, r->head);
+		 (unsigned int)c.op, r->head);
+}
+
+/*
+ * Opcodes the page run executes in place.  Their whole effect stays in
+ * the model (its caches and counters): no guest memory, no event, no
+ * callback but cmd_exec, and they cannot fail once decoded as legal.
+ * COMPLETION_WAIT, COMPLETE_PPR_REQUEST, RESET_VMMIO and opcodes without
+ * a format end a run and go through cmd_one(), as does a command of these
+ * opcodes that is illegal, so every error is raised by one piece of code.
+ */
+#define CMD_IN_PLACE	(1u << AMD_CMD_INV_DEVTAB_ENTRY |		\
+			 1u << AMD_CMD_INV_IOMMU_PAGES |		\
+			 1u << AMD_CMD_INV_IOTLB_PAGES |		\
+			 1u << AMD_CMD_INV_INTERRUPT_TABLE |		\
+			 1u << AMD_CMD_PREFETCH_IOMMU_PAGES |		\
+			 1u << AMD_CMD_INV_IOMMU_ALL)
+
+struct cmd_run {
+	struct amd_hw *hw;
+	struct defer *d;
+	uint32_t head;		/* ring offset of the first entry */
+	unsigned int limit;	/* entries up to the page's end, at most */
+	unsigned int done;	/* entries executed */
+	bool stopped;		/* at @stop, an entry for cmd_one() */
+	struct amd_entry stop;
+};
+
+/* Entries of the run that lie before the tail the model sampled last. */
+static unsigned int run_avail(const struct ring_state *r,
+			      const struct cmd_run *run)
+{
+	uint32_t pos = run->head + run->done * AMD_ENTRY_SIZE;
+	unsigned int n;
+
+	if (r->tail == pos)
+		return run->done;
+	if (r->tail < pos)	/* the tail wrapped: up to the end */
+		return run->limit;
+	n = run->done + (r->tail - pos) / AMD_ENTRY_SIZE;
+	return n < run->limit ? n : run->limit;
+}
+
+/*
+ * The provider holds the page's translation for us: read the entries
+ * straight from it.  They lie between the head and a tail sampled with
+ * acquire, so the guest wrote them before that tail and does not touch
+ * them again until the head, published after this run, passes them.  On
+ * reaching that tail inside the page the tail is sampled once more: a
+ * guest that rings its doorbell every few commands is then followed
+ * under the same translation instead of one lock hold per doorbell.
+ */
+/* INVALIDATE_DEVTAB_ENTRY or _INTERRUPT_TABLE with no reserved bit set. */
+static inline bool devid_only_legal(unsigned int op, const struct amd_entry *e)
+{
+	/*
+	 * No feature gates either, so they are legal exactly when no
+	 * reserved bit is set: checked on the spot, no decode.
+	 */
+	return (op == AMD_CMD_INV_DEVTAB_ENTRY ||
+		op == AMD_CMD_INV_INTERRUPT_TABLE) &&
+	       !(e->q0 & AMD_CMD_DEVID_RSVD0) && !e->q1;
+}
+
+static inline void devid_only_exec(struct amd_hw *hw, unsigned int op,
+				   const struct amd_entry *e)
+{
+	devid_set(op == AMD_CMD_INV_DEVTAB_ENTRY ? hw->dte_cache :
+						    hw->irt_cache,
+		  (uint16_t)e->q0, false);
+}
+
+/*
+ * One in-place command the general way: decoded in full where needed
+ * (straight into the cmd_exec record when there is one), counted and
+ * traced.  False when the run must stop at it.  Out of line, so that the
+ * loop around it keeps its registers.
+ */
+static __attribute__((noinline)) bool
+run_one(struct cmd_run *run, const struct amd_entry *e, unsigned int done,
+	bool tracing)
+{
+	struct amd_hw *hw = run->hw;
+	struct defer *d = run->d;
+	unsigned int op = amd_entry_code(e);
+	struct amd_cmd c, *cp = d->exec ? &d->exec[d->nexec] : &c;
+
+	if (devid_only_legal(op, e)) {
+		devid_only_exec(hw, op, e);
+		if (d->exec)
+			amd_cmd_decode(e, &hw->fmt, cp);
+	} else if (!(CMD_IN_PLACE >> op & 1) || !cmd_legal(hw, e, cp)) {
+		return false;
+	} else {
+		cmd_exec(hw, cp, d);
+	}
+	hw->st.cmd_exec[op]++;
+	if (d->exec)
+		d->nexec++;
+	if (tracing)
+		isim_trace(hw->tr, "amd.cmd", "gid=%u op=%u head=%#x",
+			   hw->cfg.gid, op,
+			   (run->head + (done + 1) * AMD_ENTRY_SIZE) &
+			   (hw->ring[AMD_RING_CMD].size - 1));
 	return true;
+}
+
+static int cmd_run_page(void *arg, uint8_t *page)
+{
+	struct cmd_run *run = arg;
+	struct amd_hw *hw = run->hw;
+	struct ring_state *r = &hw->ring[AMD_RING_CMD];
+	const uint8_t *base = page + run->head % AMD_HW_PAGE_SIZE;
+	unsigned int done = run->done, max = run_avail(r, run);
+	bool tracing = hw_tracing(hw);
+	/* Neither a cmd_exec record to fill nor a trace to emit. */
+	bool plain = !run->d->exec && !tracing;
+	struct amd_entry e;
+
+	for (;;) {
+		if (plain) {
+			/*
+			 * The hot loop: DeviceID-only commands, no call, the
+			 * counters in registers (one counter bumped in memory
+			 * per command would chain each iteration to the
+			 * last), added to the stats once.
+			 */
+			unsigned int start = done, nirt = 0, op;
+			struct amd_entry h;	/* never escapes: registers */
+
+			for (; done < max; done++) {
+				amd_entry_from_bytes(&h, base +
+						     done * AMD_ENTRY_SIZE);
+				op = amd_entry_code(&h);
+				if (!devid_only_legal(op, &h))
+					break;
+				devid_only_exec(hw, op, &h);
+				nirt += op == AMD_CMD_INV_INTERRUPT_TABLE;
+			}
+			hw->st.cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY] +=
+				done - start - nirt;
+			hw->st.cmd_exec[AMD_CMD_INV_INTERRUPT_TABLE] += nirt;
+		}
+		if (done == max) {
+			if (max == run->limit)
+				break;
+			sample_ptr(hw, AMD_VF_CMD_TAIL, r->size, &r->tail);
+			run->done = done;
+			max = run_avail(r, run);
+			if (done == max)
+				break;
+			continue;
+		}
+		amd_entry_from_bytes(&e, base + done * AMD_ENTRY_SIZE);
+		if (!run_one(run, &e, done, tracing)) {
+			run->stopped = true;
+			run->stop = e;
+			break;
+		}
+		done++;
+	}
+	run->done = done;
+	return 0;
+}
+
+/*
+ * Execute the in-place commands from the head to the end of its 4 KiB
+ * page, the tail or @budget, whichever comes first, under one
+ * translation of the page, and publish the head once after them.  An
+ * entry never straddles a page (the base is 4 KiB aligned).  Returns how
+ * many ran.  A run that stops at a command it does not execute in place
+ * hands that entry back in @stop (true returned in @stopped), read under
+ * the same translation, for cmd_one(); with none ran and nothing handed
+ * back, the page has no direct view or no translation, and cmd_one()
+ * fetches (or fails to fetch) the entry itself.
+ */
+static unsigned int cmd_page_run(struct amd_hw *hw, unsigned int budget,
+				 struct defer *d, struct amd_entry *stop,
+				 bool *stopped)
+{
+	struct ring_state *r = &hw->ring[AMD_RING_CMD];
+	uint32_t end = (r->head | (AMD_HW_PAGE_SIZE - 1)) + 1;
+	struct cmd_run run = { .hw = hw, .d = d, .head = r->head };
+
+	if (!hw->page.access)
+		return 0;
+	if (end > r->size)
+		end = r->size;
+	run.limit = (end - r->head) / AMD_ENTRY_SIZE;
+	if (run.limit > budget)
+		run.limit = budget;
+	if (d->exec && run.limit > DEFER_EXEC_MAX - d->nexec)
+		run.limit = DEFER_EXEC_MAX - d->nexec;
+	if (!run.limit)
+		return 0;
+	/* On an error the provider did not run us, and done stays 0. */
+	hw->page.access(hw->page.ctx,
+			(r->base + r->head) & ~(uint64_t)(AMD_HW_PAGE_SIZE - 1),
+			false, cmd_run_page, &run);
+	if (run.done)
+		cmd_set_head(hw, (r->head + run.done * AMD_ENTRY_SIZE) &
+				 (r->size - 1));
+	*stopped = run.stopped;
+	*stop = run.stop;
+	return run.done;
+}
+
+/*
+ * One locked section of the engine: sample the tail once (acquire) and
+ * consume up to @budget commands towards it, page runs where possible and
+ * cmd_one() for the rest.  The section ends early after a command that
+ * left work for after the unlock (an interrupt, a PPR response, a host
+ * fault) so callbacks reach their listeners in command order and before
+ * later commands run, as they did one command per section; and when the
+ * cmd_exec record is full.  Returns how many commands were taken.
+ */
+static unsigned int cmd_batch(struct amd_hw *hw, unsigned int budget,
+			      struct defer *d)
+{
+	struct ring_state *r = &hw->ring[AMD_RING_CMD];
+	unsigned int done = 0, n;
+	struct amd_entry e;
+	bool stopped;
+
+	if (!r->run)
+		return 0;
+	sample_ptr(hw, AMD_VF_CMD_TAIL, r->size, &r->tail);
+	while (done < budget && r->run && r->head != r->tail) {
+		if (d->exec && d->nexec == DEFER_EXEC_MAX)
+			break;
+		stopped = false;
+		n = cmd_page_run(hw, budget - done, d, &e, &stopped);
+		done += n;
+		/* Stopped by the page's end, the tail or a limit: go on. */
+		if (n && !stopped)
+			continue;
+		if (done == budget || (d->exec && d->nexec == DEFER_EXEC_MAX))
+			break;
+		cmd_one(hw, d, stopped ? &e : NULL);
+		done++;
+		if (d->rsp || d->nfault || d->irq[AMD_IRQ_EVT] ||
+		    d->irq[AMD_IRQ_COMWAIT] || d->irq[AMD_IRQ_PPR])
+			break;
+	}
+	return done;
+}
+
+/*
+ * Whether a step may have anything to do, without the lock: a tail equal
+ * to the head the model last set leaves nothing to consume (the locked
+ * path would sample that same tail), and held-back log entries exist only
+ * with late_entry_visibility.  A guest that moves the tail just after this
+ * look is served by the next step, as if it had moved it just after one.
+ */
+static bool step_pending(struct amd_hw *hw)
+{
+	uint64_t tail;
+
+	if (hw->cfg.late_entry_visibility)
+		return true;
+	tail = atomic_load_explicit(reg(hw, AMD_VF_CMD_TAIL),
+				    memory_order_relaxed) & AMD_PTR_MASK;
+	return tail != atomic_load_explicit(&hw->cmd_head_seen,
+					    memory_order_relaxed);
 }
 
 unsigned int amd_hw_step(struct amd_hw *hw, unsigned int budget)
 {
-	unsigned int done = 0;
-	bool more = true;
+	struct amd_cmd exec[DEFER_EXEC_MAX];
+	unsigned int done = 0, n;
 
-	while (more && done < budget) {
-		struct defer d = { 0 };
+	if (!budget || !step_pending(hw))
+		return 0;
+	do {
+		struct defer d = { .exec = hw->ops.cmd_exec ? exec : NULL };
 
-		/* One command per lock hold, so a disable waits for one only. */
+		/*
+		 * A batch per lock hold: a disable waits for the batch in
+		 * progress, and no command runs after it returns.
+		 */
 		pthread_mutex_lock(&hw->lock);
 		late_flush(hw, AMD_RING_EVT, &d);
 		late_flush(hw, AMD_RING_PPR, &d);
-		more = cmd_one(hw, &d);
+		n = cmd_batch(hw, budget - done, &d);
 		pthread_mutex_unlock(&hw->lock);
 		defer_run(hw, &d);
-		done += more;
-	}
+		done += n;
+	} while (n && done < budget);
 	return done;
 }
 
 /* ----------------------------------------------------------- the thread */
 
+/* Commands per step of the engine thread: a few pages' worth. */
+#define ENGINE_BUDGET	1024
+/*
+ * Idle polls before the thread yields, a microsecond or so: enough to
+ * catch a guest that is between two doorbells on another CPU, short
+ * enough not to burn much of a CPU the guest shares with the engine
+ * (then only a yield lets the guest run and fill the ring).
+ */
+#define IDLE_POLLS	32
 #define IDLE_SPINS	16
 #define IDLE_WAIT_NS	200000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
 
 static void *engine_main(void *arg)
 {
@@ -559,11 +893,20 @@ static void *engine_main(void *arg)
 	struct timespec ts;
 
 	while (!atomic_load_explicit(&hw->stop, memory_order_acquire)) {
-		if (amd_hw_step(hw, 64)) {
+		if (amd_hw_step(hw, ENGINE_BUDGET)) {
 			idle = 0;
 			continue;
 		}
-		if (++idle < IDLE_SPINS) {
+		/*
+		 * An idle step costs two relaxed loads, no lock: poll a while
+		 * (the guest is likely mid-batch on another CPU), then yield,
+		 * then sleep.
+		 */
+		if (++idle < IDLE_POLLS) {
+			cpu_relax();
+			continue;
+		}
+		if (idle < IDLE_POLLS + IDLE_SPINS) {
 			sched_yield();
 			continue;
 		}
@@ -695,6 +1038,9 @@ int amd_hw_ring_program(struct amd_hw *hw, enum amd_ring ring, uint64_t gpa,
 		r->head &= r->size - 1;
 		r->tail &= r->size - 1;
 	}
+	if (ring == AMD_RING_CMD)
+		atomic_store_explicit(&hw->cmd_head_seen, r->head,
+				      memory_order_relaxed);
 	hw_trace(hw, "amd.ring.program", "gid=%u ring=%s gpa=%#llx len=%u",
 		 hw->cfg.gid, rd->name, (unsigned long long)gpa, len);
 out_unlock:
@@ -722,7 +1068,7 @@ static void ring_flags_locked(struct amd_hw *hw, enum amd_ring ring,
 		 */
 		if (ring == AMD_RING_CMD) {
 			sample_ptr(hw, rd->head_reg, r->size, &r->head);
-			publish_ptr(hw, rd->head_reg, r->head);
+			cmd_set_head(hw, r->head);
 		} else {
 			sample_ptr(hw, rd->tail_reg, r->size, &r->tail);
 			publish_ptr(hw, rd->tail_reg, r->tail);
@@ -897,6 +1243,16 @@ void amd_hw_destroy(struct amd_hw *hw)
 	free(hw->groups);
 	free(hw->vf);
 	free(hw);
+}
+
+void amd_hw_set_page_ops(struct amd_hw *hw, const struct amd_hw_page_ops *ops)
+{
+	pthread_mutex_lock(&hw->lock);
+	if (ops)
+		hw->page = *ops;
+	else
+		memset(&hw->page, 0, sizeof(hw->page));
+	pthread_mutex_unlock(&hw->lock);
 }
 
 const struct amd_hw_config *amd_hw_config(const struct amd_hw *hw)

@@ -10,8 +10,8 @@
  * own thread (amd_hw_start).  The iommufd driver glue sits on top of this
  * API; the model knows nothing of iommufd objects.
  *
- * Concurrency: one mutex per model serialises the engine (one command at
- * a time), the host-side calls and the fault/IRQ bookkeeping.  The guest
+ * Concurrency: one mutex per model serialises the engine (a batch of
+ * commands at a time), the host-side calls and the fault/IRQ bookkeeping.  The guest
  * never takes it: guest registers are atomics in the VF page, read by the
  * model with acquire and published with release.  The memory provider is
  * called with the mutex held, so it must not call back into the model;
@@ -126,6 +126,33 @@ struct amd_hw_ops {
 	void (*host_fault)(void *arg, uint16_t trans_devid, uint64_t gpa,
 			   bool write);
 };
+
+/* ------------------------------------------------- direct page access */
+
+/*
+ * An optional fast path to the rings' memory, beside struct isim_hw_mem.
+ * @access runs @fn on the host bytes of the 4 KiB guest page at @gpa
+ * (4 KiB aligned) and returns what @fn returns, while the provider keeps
+ * the page's translation, and the frame behind it, from going away: an
+ * unmap of the page waits until @fn has returned, so the model may use
+ * the pointer for every entry of that page in one go and never touches a
+ * frame that was freed.  -EFAULT when the page has no translation with
+ * the permission @write needs; -EOPNOTSUPP when the bytes cannot be
+ * reached directly (or anything else unusual), in which case the model
+ * goes through struct isim_hw_mem entry by entry, which reports faults
+ * the usual way.  Called with the model's mutex held, like isim_hw_mem;
+ * @fn never calls the provider again.
+ */
+#define AMD_HW_PAGE_SIZE	4096u
+
+struct amd_hw_page_ops {
+	int (*access)(void *ctx, uint64_t gpa, bool write,
+		      int (*fn)(void *arg, uint8_t *host), void *arg);
+	void *ctx;
+};
+
+/* Install @ops (NULL: none) before the model runs, i.e. before start/step. */
+void amd_hw_set_page_ops(struct amd_hw *hw, const struct amd_hw_page_ops *ops);
 
 /* ------------------------------------------------------------ lifecycle */
 

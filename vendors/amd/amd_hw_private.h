@@ -45,6 +45,7 @@ struct amd_hw {
 	struct amd_hw_config cfg;
 	struct amd_cmd_format fmt;
 	struct isim_hw_mem mem;
+	struct amd_hw_page_ops page;	/* .access NULL: none */
 	struct amd_hw_ops ops;
 	void *ops_arg;
 	struct isim_tracer *tr;
@@ -56,6 +57,12 @@ struct amd_hw {
 	bool threaded;
 	atomic_bool stop;
 	pthread_t thread;
+	/*
+	 * The command head as the model last set it, written under the lock
+	 * and read without it: a step that finds the guest's tail equal to
+	 * it has nothing to consume and need not take the lock at all.
+	 */
+	_Atomic uint32_t cmd_head_seen;
 
 	uint64_t vfctrl[8];
 	struct ring_state ring[AMD_RING_NR];
@@ -80,10 +87,17 @@ bool amd_hw_config_valid(const struct amd_hw_config *c);
 /* The DTE and IRT caches: one bit per device ID. */
 static inline void devid_set(uint64_t *map, uint16_t devid, bool on)
 {
+	uint64_t bit = 1ull << (devid % 64);
+
 	if (on)
-		map[devid / 64] |= 1ull << (devid % 64);
-	else
-		map[devid / 64] &= ~(1ull << (devid % 64));
+		map[devid / 64] |= bit;
+	else if (map[devid / 64] & bit)
+		/*
+		 * No store for a device that is not cached: a run of
+		 * invalidations then costs a load each, not a chain of
+		 * read-modify-writes of one word.
+		 */
+		map[devid / 64] &= ~bit;
 }
 
 static inline bool devid_test(const uint64_t *map, uint16_t devid)

@@ -521,6 +521,69 @@ static int gpa_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
 	return gpa_access(ctx, gpa, (void *)buf, len, true);
 }
 
+/*
+ * The model's direct view of one ring page (struct amd_hw_page_ops): the
+ * same walk as gpa_access, but @fn runs inside it, under the domain's
+ * read lock, on the frame's own bytes.  So the model translates a ring
+ * page once for all its entries, and an IOAS_UNMAP of the page (which
+ * takes that lock for writing, and unpins only after it) waits for @fn
+ * instead of freeing the frame under it; the next access then finds no
+ * translation and the model reports its hardware error.
+ */
+struct gpa_page {
+	struct isim_machine *m;
+	uint64_t gpa;
+	bool write;
+	int (*fn)(void *arg, uint8_t *host);
+	void *arg;
+	int rc;
+};
+
+static int gpa_page_piece(void *arg, uint64_t iova, uint64_t pa, uint64_t len,
+			  int prot)
+{
+	struct gpa_page *x = arg;
+	int need = x->write ? IOMMUFD_DOMAIN_WRITE : IOMMUFD_DOMAIN_READ;
+	unsigned shift = isim_phys_page_shift(x->m->phys);
+	struct isim_frame_info fi;
+
+	if (iova != x->gpa || len < AMD_PAGE_SIZE || !(prot & need)) {
+		x->rc = -EFAULT;
+		return 1;
+	}
+	/*
+	 * Only bytes in our own mapping are used in place; anything else
+	 * (a frame gone bad, program memory reached by copying, a read-only
+	 * mapping for a write) takes the copying path, which reports it.
+	 */
+	if ((1u << shift) != AMD_PAGE_SIZE ||
+	    isim_phys_frame(x->m->phys, pa >> shift, &fi) ||
+	    fi.state != ISIM_FRAME_ALLOCATED || !fi.host ||
+	    !(fi.host_flags & ISIM_HOST_DIRECT) ||
+	    (x->write && (fi.host_flags & ISIM_HOST_RDONLY))) {
+		x->rc = -EOPNOTSUPP;
+		return 1;
+	}
+	x->rc = x->fn(x->arg, fi.host);
+	return 1;	/* the first run decides */
+}
+
+static int gpa_page_access(void *ctx, uint64_t gpa, bool write,
+			   int (*fn)(void *arg, uint8_t *host), void *arg)
+{
+	struct amd_viommu *av = ctx;
+	struct gpa_page x = {
+		.m = av->core.ictx->m, .gpa = gpa, .write = write,
+		.fn = fn, .arg = arg, .rc = -EFAULT,
+	};
+
+	if (iommufd_domain_for_each(av->core.hwpt->common.domain, gpa,
+				    gpa + AMD_PAGE_SIZE - 1, gpa_page_piece,
+				    &x) != 1)
+		return -EFAULT;
+	return x.rc;
+}
+
 /* ------------------------------------------------------ model callbacks */
 
 /*
@@ -636,6 +699,8 @@ static int amd_viommu_init(struct iommufd_viommu *viommu,
 	rc = amd_hw_create(&cfg, &mem, &hops, av, &m->trace, &av->hw);
 	if (rc)
 		goto err_gid;
+	amd_hw_set_page_ops(av->hw, &(struct amd_hw_page_ops){
+		.access = gpa_page_access, .ctx = av });
 	rc = iommufd_viommu_alloc_mmap(viommu, amd_hw_vf_page(av->hw),
 				       AMD_VF_PAGE_SIZE, &av->mmap_offset);
 	if (rc)
