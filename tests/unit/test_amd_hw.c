@@ -53,6 +53,7 @@ static struct {
 	_Atomic uint64_t last_write;
 	enum page_mode page_mode;	/* for the next hw_up */
 	atomic_ulong page_runs;		/* page ops that ran the model */
+	atomic_ulong page_writes;	/* of them, writes (log pages) */
 } gm;
 
 static uint8_t *gva(uint64_t gpa)
@@ -118,13 +119,20 @@ static int gm_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 
 /*
  * The direct view: the page's bytes in ram, unless a hole is punched in
- * it.  Read-only here, as the model uses it (command fetch).
+ * it.  The model reads command pages through it and writes log pages; a
+ * write counts as one, at the page, like a write through gm_write.
  */
 static int gm_page(void *ctx, uint64_t gpa, bool write,
 		   int (*fn)(void *arg, uint8_t *host), void *arg)
 {
-	ck_assert_uint_eq(gpa % PAGE, 0);
-	ck_assert(!write);
+	int rc;
+
+	/*
+	 * No ck_assert on the way of every call: check marks each one in
+	 * its log file, which would make an event producer thread crawl.
+	 */
+	if (gpa % PAGE)
+		ck_abort_msg("page access at %#llx", (unsigned long long)gpa);
 	if (gm.page_mode == PAGE_NOSUPP)
 		return -EOPNOTSUPP;
 	if (gpa >= (uint64_t)GMEM_PAGES * PAGE ||
@@ -133,7 +141,13 @@ static int gm_page(void *ctx, uint64_t gpa, bool write,
 		return -EFAULT;
 	}
 	atomic_fetch_add(&gm.page_runs, 1);
-	return fn(arg, gva(gpa));
+	rc = fn(arg, gva(gpa));
+	if (write) {
+		atomic_fetch_add(&gm.writes, 1);
+		atomic_store(&gm.last_write, gpa);
+		atomic_fetch_add(&gm.page_writes, 1);
+	}
+	return rc;
 }
 
 /* A guest store through the GPA map, for rings that are not contiguous. */
@@ -225,7 +239,7 @@ static void hw_up_cfg(const struct amd_hw_config *cfg)
 	if (gm.page_mode != PAGE_NONE)
 		amd_hw_set_page_ops(hw, &(struct amd_hw_page_ops){
 			.access = gm_page });
-	gm.page_runs = 0;
+	gm.page_runs = gm.page_writes = 0;
 	vf = amd_hw_vf_page(hw);
 	ck_assert_uint_eq((uintptr_t)vf % PAGE, 0);
 	fmt.iotlb_pasid = cfg->iotlb_pasid_layout;
@@ -1265,6 +1279,387 @@ START_TEST(late_entry_visibility)
 }
 END_TEST
 
+/* ------------------------------------------------------- event bursts */
+
+/* IO_PAGE_FAULTs numbered from @first in their address, for a burst. */
+static void faults(struct amd_event *ev, unsigned int n, unsigned int first)
+{
+	for (unsigned int i = 0; i < n; i++)
+		ev[i] = (struct amd_event){
+			.code = AMD_EVT_IO_PAGE_FAULT, .devid = 0x100,
+			.domid = 5, .flags = AMD_EVT_F_RW,
+			.addr = (uint64_t)(first + i) << 12,
+		};
+}
+
+/* Pop @n entries, which must be the faults numbered from @first. */
+static void expect_faults(unsigned int n, unsigned int first)
+{
+	struct amd_event ev;
+
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(evt_pop(&ev), 0);
+		ck_assert_uint_eq(ev.code, AMD_EVT_IO_PAGE_FAULT);
+		ck_assert_uint_eq(ev.devid, 0x100);
+		ck_assert_uint_eq(ev.domid, 5);
+		ck_assert_uint_eq(ev.addr, (uint64_t)(first + i) << 12);
+	}
+}
+
+/* The event log with another length code, stopped and started again. */
+static void evt_ring_len(unsigned int len)
+{
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_EVT);
+	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_EVT, EVT_GPA, len),
+			 0);
+	guest_init_ring(AMD_RING_EVT, len);
+	amd_hw_control_write(hw, CTL_ALL);
+}
+
+/* Move the stopped log's tail (the guest's init step) and start it. */
+static void evt_tail_at(uint32_t tail)
+{
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_EVT);
+	reg_set(AMD_VF_EVT_HEAD, tail);
+	reg_set(AMD_VF_EVT_TAIL, tail);
+	ge.next = tail;
+	amd_hw_control_write(hw, CTL_ALL);
+}
+
+/* A burst that fills the log exactly: every slot but one, one MSI. */
+START_TEST(burst_fills_exactly)
+{
+	struct amd_event ev[256];
+	unsigned int logged = 0;
+
+	gm.page_mode = (enum page_mode)_i;
+	hw_up(NULL);
+	faults(ev, 255, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 255, &logged), 0);
+	ck_assert_uint_eq(logged, 255);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0xff0);
+	ck_assert_uint_eq(amd_hw_status(hw) & (AMD_STS_EVT_INT |
+					       AMD_STS_EVT_OVERFLOW |
+					       AMD_STS_EVT_RUN),
+			  AMD_STS_EVT_INT | AMD_STS_EVT_RUN);
+	ck_assert_uint_eq(irqs[AMD_IRQ_EVT], 1);
+	ck_assert_uint_eq(st().msi[AMD_IRQ_EVT], 1);
+	ck_assert_uint_eq(st().logged[AMD_RING_EVT], 255);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 0);
+	/* One page: reached once when the provider offers it. */
+	ck_assert_uint_eq(gm.page_writes, _i == PAGE_DIRECT ? 1 : 0);
+	/* Full now: the next one overflows. */
+	faults(ev, 1, 255);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 1, &logged), -ENOSPC);
+	ck_assert_uint_eq(logged, 0);
+	ck_assert(amd_hw_status(hw) & AMD_STS_EVT_OVERFLOW);
+	expect_faults(255, 0);
+	ck_assert_int_eq(evt_pop(&ev[0]), -EAGAIN);
+	hw_down();
+}
+END_TEST
+
+/*
+ * A burst that overflows mid-way: the entries before are logged, the
+ * rest dropped, Overflow set, Run cleared, one MSI; the restart protocol
+ * (drain, clear Overflow, toggle the enable) works after it.
+ */
+START_TEST(burst_overflow_mid)
+{
+	struct amd_event ev[100];
+	unsigned int logged = 0;
+
+	gm.page_mode = (enum page_mode)_i;
+	hw_up(NULL);
+	faults(ev, 100, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 100, &logged), 0);
+	ck_assert_uint_eq(logged, 100);
+	/* The guest consumes 10; 165 slots are left. */
+	expect_faults(10, 0);
+	faults(ev, 100, 100);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 100, &logged), 0);
+	faults(ev, 100, 200);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 100, &logged), -ENOSPC);
+	ck_assert_uint_eq(logged, 65);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0xa0 - 0x10);
+	ck_assert_uint_eq(amd_hw_status(hw) & (AMD_STS_EVT_OVERFLOW |
+					       AMD_STS_EVT_RUN),
+			  AMD_STS_EVT_OVERFLOW);
+	ck_assert_uint_eq(irqs[AMD_IRQ_EVT], 3);
+	ck_assert_uint_eq(st().logged[AMD_RING_EVT], 265);
+	ck_assert_uint_eq(st().overflows[AMD_RING_EVT], 1);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 35);
+	/* Stopped: a whole burst is dropped silently, and counted. */
+	faults(ev, 5, 300);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 5, &logged), -EAGAIN);
+	ck_assert_uint_eq(logged, 0);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 40);
+	ck_assert_uint_eq(irqs[AMD_IRQ_EVT], 3);
+	/* Nothing overwritten: the 255 in the log are 10..264, in order. */
+	expect_faults(255, 10);
+	ck_assert_int_eq(evt_pop(&ev[0]), -EAGAIN);
+	/* #25's restart. */
+	amd_guest_status_write(vf, AMD_STS_EVT_OVERFLOW);
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_EVT);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert_uint_eq(amd_hw_status(hw) & (AMD_STS_EVT_OVERFLOW |
+					       AMD_STS_EVT_RUN),
+			  AMD_STS_EVT_RUN);
+	faults(ev, 100, 400);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 100, &logged), 0);
+	ck_assert_uint_eq(logged, 100);
+	expect_faults(100, 400);
+	hw_down();
+}
+END_TEST
+
+/* Without overflow_stops_run: Run stays, the burst's rest is dropped. */
+START_TEST(burst_overflow_keeps_run)
+{
+	struct amd_event ev[300];
+	unsigned int logged = 0;
+
+	hw_up("overflow_stops_run=0");
+	faults(ev, 300, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 300, &logged), -ENOSPC);
+	ck_assert_uint_eq(logged, 255);
+	ck_assert_uint_eq(amd_hw_status(hw) & (AMD_STS_EVT_OVERFLOW |
+					       AMD_STS_EVT_RUN),
+			  AMD_STS_EVT_OVERFLOW | AMD_STS_EVT_RUN);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 45);
+	ck_assert_uint_eq(st().overflows[AMD_RING_EVT], 1);
+	/* Room again, but Overflow still set: dropped until cleared. */
+	expect_faults(255, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 3, &logged), -EAGAIN);
+	amd_guest_status_write(vf, AMD_STS_EVT_OVERFLOW);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 3, &logged), 0);
+	ck_assert_uint_eq(logged, 3);
+	hw_down();
+}
+END_TEST
+
+/*
+ * A burst across the log's two pages whose second page has no
+ * translation: the first page's entries land, the one at the hole is
+ * dropped with the log stopped and a host fault at its GPA, exactly as
+ * lone entries meet it; the rest is dropped too.  With the page mapped
+ * again and the log restarted, a burst crosses the boundary whole.
+ */
+START_TEST(burst_second_page_unmapped)
+{
+	struct amd_event ev[40];
+	unsigned int logged = 0;
+
+	gm.page_mode = (enum page_mode)_i;
+	hw_up(NULL);
+	evt_ring_len(9);
+	evt_tail_at(0xf00);
+	atomic_store(&gm.hole[EVT_GPA / PAGE + 1], true);
+	faults(ev, 40, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 40, &logged), -EFAULT);
+	ck_assert_uint_eq(logged, 16);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0x1000);
+	ck_assert_uint_eq(amd_hw_status(hw) & (AMD_STS_EVT_RUN |
+					       AMD_STS_EVT_OVERFLOW |
+					       AMD_STS_EVT_INT),
+			  AMD_STS_EVT_INT);
+	ck_assert_uint_eq(st().host_faults, 1);
+	ck_assert_uint_eq(host_faults, 1);
+	ck_assert_uint_eq(st().last_fault_gpa, EVT_GPA + 0x1000);
+	ck_assert_uint_eq(st().logged[AMD_RING_EVT], 16);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 24);
+	ck_assert_uint_eq(st().overflows[AMD_RING_EVT], 0);
+	ck_assert_uint_eq(irqs[AMD_IRQ_EVT], 1);
+	expect_faults(16, 0);
+	ck_assert_int_eq(evt_pop(&ev[0]), -EAGAIN);
+	/* Stopped: later bursts are dropped, touching nothing. */
+	ck_assert_int_eq(amd_hw_events(hw, ev, 4, &logged), -EAGAIN);
+	ck_assert_uint_eq(st().host_faults, 1);
+
+	atomic_store(&gm.hole[EVT_GPA / PAGE + 1], false);
+	evt_tail_at(0xf80);
+	gm.page_writes = 0;
+	faults(ev, 20, 100);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 20, &logged), 0);
+	ck_assert_uint_eq(logged, 20);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0x10c0);
+	ck_assert_uint_eq(gm.page_writes, _i == PAGE_DIRECT ? 2 : 0);
+	expect_faults(20, 100);
+	hw_down();
+}
+END_TEST
+
+/* The first page unmapped: nothing lands, as for a lone entry (#43). */
+START_TEST(burst_first_page_unmapped)
+{
+	struct amd_event ev[8];
+	unsigned int logged = 1;
+
+	gm.page_mode = (enum page_mode)_i;
+	hw_up(NULL);
+	atomic_store(&gm.hole[EVT_GPA / PAGE], true);
+	faults(ev, 8, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 8, &logged), -EFAULT);
+	ck_assert_uint_eq(logged, 0);
+	ck_assert(!(amd_hw_status(hw) & (AMD_STS_EVT_RUN | AMD_STS_EVT_INT)));
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0);
+	ck_assert_uint_eq(st().host_faults, 1);
+	ck_assert_uint_eq(st().last_fault_gpa, EVT_GPA);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 8);
+	ck_assert_uint_eq(irqs[AMD_IRQ_EVT], 0);
+	hw_down();
+}
+END_TEST
+
+/*
+ * An event that does not encode ends the burst before it: those before
+ * land, it and those after are neither logged nor counted (a lone one is
+ * refused the same way), also when the log drops the burst.
+ */
+START_TEST(burst_invalid_event)
+{
+	struct amd_event ev[4];
+	unsigned int logged = 0;
+
+	hw_up(NULL);
+	faults(ev, 4, 0);
+	ev[2].code = 0;
+	ck_assert_int_eq(amd_hw_events(hw, ev, 4, &logged), -EINVAL);
+	ck_assert_uint_eq(logged, 2);
+	ck_assert_uint_eq(st().logged[AMD_RING_EVT], 2);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 0);
+	ev[2].code = AMD_EVT_IO_PAGE_FAULT;
+	ev[2].flags = 0x1000;	/* 13 bits */
+	ck_assert_int_eq(amd_hw_events(hw, ev + 2, 2, &logged), -EINVAL);
+	ck_assert_uint_eq(logged, 0);
+	ck_assert_int_eq(amd_hw_event(hw, &ev[2]), -EINVAL);
+	ck_assert_uint_eq(st().logged[AMD_RING_EVT], 2);
+	expect_faults(2, 0);
+	/* Stopped: the valid ones before it count as dropped, no more. */
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_EVT);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 4, &logged), -EAGAIN);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 2);
+	ck_assert_int_eq(amd_hw_events(hw, ev + 2, 2, &logged), -EINVAL);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 2);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 0, &logged), 0);
+	hw_down();
+}
+END_TEST
+
+/* What a sequence of posts left behind, to compare two ways of posting. */
+struct post_trace {
+	int rc[40];
+	uint64_t status;
+	uint32_t tail;
+	struct amd_hw_stats st;
+	unsigned int irqs;
+	uint8_t log[2 * PAGE];
+};
+
+/*
+ * The same posts, each a lone call (@burst false) or a burst of one: room,
+ * a full log, a stopped one, the restart, a hole in the log, a bad event,
+ * late entries.
+ */
+static void post_sequence(bool burst, struct post_trace *t)
+{
+	unsigned int n = 0, logged;
+	struct amd_event ev;
+
+#define POST(e) (t->rc[n++] = burst ? amd_hw_events(hw, &(e), 1, &logged) : \
+		 amd_hw_event(hw, &(e)))
+	memset(t, 0, sizeof(*t));
+	hw_up(NULL);
+	/* Room for seven, across the wrap. */
+	evt_tail_at(0xfb0);
+	reg_set(AMD_VF_EVT_HEAD, 0x30);
+	for (unsigned int i = 0; i < 6; i++) {
+		faults(&ev, 1, i);
+		POST(ev);
+	}
+	ev.flags = AMD_EVT_F_GN;
+	ev.pasid = 0x12345;
+	POST(ev);
+	ev.code = 0;
+	POST(ev);
+	faults(&ev, 1, 8);
+	POST(ev);
+	POST(ev);
+	/* Drain, restart, and a hole under the next slot. */
+	reg_set(AMD_VF_EVT_HEAD, reg_get(AMD_VF_EVT_TAIL));
+	amd_guest_status_write(vf, AMD_STS_EVT_OVERFLOW | AMD_STS_EVT_INT);
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_EVT);
+	amd_hw_control_write(hw, CTL_ALL);
+	faults(&ev, 1, 50);
+	POST(ev);
+	atomic_store(&gm.hole[EVT_GPA / PAGE], true);
+	POST(ev);
+	POST(ev);
+	t->status = amd_hw_status(hw);
+	t->tail = (uint32_t)reg_get(AMD_VF_EVT_TAIL);
+	t->st = st();
+	t->irqs = irqs[AMD_IRQ_EVT];
+	memcpy(t->log, gva(EVT_GPA), PAGE);
+	hw_down();
+	/* Late entries: held back, then written by a step. */
+	hw_up("late_entry_visibility=1");
+	for (unsigned int i = 0; i < 12; i++) {
+		ev = (struct amd_event){
+			.code = AMD_EVT_ILLEGAL_DEV_TABLE_ENTRY,
+			.devid = (uint16_t)i, .addr = i,
+		};
+		POST(ev);
+	}
+	amd_hw_step(hw, 1);
+	t->st.logged[AMD_RING_PPR] = st().logged[AMD_RING_EVT];
+	memcpy(t->log + PAGE, gva(EVT_GPA), PAGE);
+	hw_down();
+#undef POST
+}
+
+START_TEST(burst_of_one_is_single)
+{
+	static struct post_trace a, b;
+
+	post_sequence(false, &a);
+	post_sequence(true, &b);
+	for (unsigned int i = 0; i < 7; i++)
+		ck_assert_int_eq(a.rc[i], 0);
+	ck_assert_int_eq(a.rc[7], -EINVAL);
+	ck_assert_int_eq(a.rc[8], -ENOSPC);
+	ck_assert_int_eq(a.rc[9], -EAGAIN);
+	ck_assert_int_eq(a.rc[10], 0);
+	ck_assert_int_eq(a.rc[11], -EFAULT);
+	ck_assert_int_eq(a.rc[12], -EAGAIN);
+	ck_assert_uint_eq(a.irqs, 9);
+	for (unsigned int i = 0; i < 40; i++)
+		ck_assert_int_eq(a.rc[i], b.rc[i]);
+	ck_assert_uint_eq(a.status, b.status);
+	ck_assert_uint_eq(a.tail, b.tail);
+	ck_assert_uint_eq(a.irqs, b.irqs);
+	ck_assert(!memcmp(&a.st, &b.st, sizeof(a.st)));
+	ck_assert(!memcmp(a.log, b.log, sizeof(a.log)));
+}
+END_TEST
+
+/* A burst with late_entry_visibility: tail first, entries at the step. */
+START_TEST(burst_late_entries)
+{
+	struct amd_event ev[20];
+	unsigned int logged = 0;
+
+	hw_up("late_entry_visibility=1");
+	faults(ev, 20, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev, 20, &logged), 0);
+	ck_assert_uint_eq(logged, 20);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 20 * 16);
+	ck_assert_uint_eq(irqs[AMD_IRQ_EVT], 1);
+	amd_hw_step(hw, 1);
+	expect_faults(20, 0);
+	hw_down();
+}
+END_TEST
+
 /* ------------------------------------------------------------- PPR log */
 
 /* #28, #29, and the pending-group table. */
@@ -1698,6 +2093,61 @@ START_TEST(batch_traced)
 END_TEST
 
 /* The inline encoder of DeviceID-only commands is the full one. */
+/*
+ * The DTE and IRT caches count their bits, so a run of invalidations
+ * over empty caches skips their words: the count must follow every fill
+ * and invalidation, through emptying and filling again and
+ * INVALIDATE_IOMMU_ALL, in the hot loop (no hook) as elsewhere.
+ */
+START_TEST(cache_occupancy)
+{
+	gm.page_mode = (enum page_mode)(_i % PAGE_MODES);
+	fix_no_exec_hook = _i >= PAGE_MODES;
+	hw_up(NULL);
+	/* Empty caches: invalidations change nothing, and fill nothing. */
+	for (uint16_t i = 0; i < 100; i++)
+		q(c_dte(i));
+	ck_assert_uint_eq(go(), 100);
+	ck_assert(!amd_hw_dte_cached(hw, 3));
+	/* Two cached, one invalidated among others: the other stays. */
+	amd_hw_dte_cache_fill(hw, 3);
+	amd_hw_dte_cache_fill(hw, 3);
+	amd_hw_dte_cache_fill(hw, 900);
+	for (uint16_t i = 0; i < 100; i++)
+		q(c_dte(i));
+	ck_assert_uint_eq(go(), 100);
+	ck_assert(!amd_hw_dte_cached(hw, 3) && amd_hw_dte_cached(hw, 900));
+	/* An IRT bit alone: DTE invalidations leave it, IRT ones take it. */
+	amd_hw_irt_cache_fill(hw, 7);
+	q(c_dte(900));
+	q(c_dte(7));
+	ck_assert_uint_eq(go(), 2);
+	ck_assert(!amd_hw_dte_cached(hw, 900) && amd_hw_irt_cached(hw, 7));
+	q(c_irt(7));
+	ck_assert_uint_eq(go(), 1);
+	ck_assert(!amd_hw_irt_cached(hw, 7));
+	/* Emptied, then filled again: counted from zero. */
+	amd_hw_dte_cache_fill(hw, 3);
+	q(c_dte(3));
+	ck_assert_uint_eq(go(), 1);
+	ck_assert(!amd_hw_dte_cached(hw, 3));
+	/* INVALIDATE_IOMMU_ALL, then a fill that must be seen. */
+	amd_hw_dte_cache_fill(hw, 11);
+	amd_hw_irt_cache_fill(hw, 12);
+	q(c_all());
+	ck_assert_uint_eq(go(), 1);
+	ck_assert(!amd_hw_dte_cached(hw, 11) && !amd_hw_irt_cached(hw, 12));
+	amd_hw_dte_cache_fill(hw, 13);
+	for (uint16_t i = 10; i < 20; i++)
+		q(c_dte(i));
+	ck_assert_uint_eq(go(), 10);
+	ck_assert(!amd_hw_dte_cached(hw, 13));
+	ck_assert_uint_eq(st().cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY], 213);
+	ck_assert_uint_eq(st().cmd_exec[AMD_CMD_INV_INTERRUPT_TABLE], 1);
+	hw_down();
+}
+END_TEST
+
 START_TEST(encode_inline_matches)
 {
 	for (unsigned int d = 0; d < 65536; d += 257) {
@@ -1711,6 +2161,31 @@ START_TEST(encode_inline_matches)
 			ck_assert_uint_eq(a.q0, b.q0);
 			ck_assert_uint_eq(a.q1, b.q1);
 		}
+	}
+	/* The inline IO_PAGE_FAULT, and what it leaves to the full one. */
+	for (unsigned int f = 0; f < 0x2000; f += 0x1f) {
+		struct amd_event ev = { .code = AMD_EVT_IO_PAGE_FAULT,
+					.devid = (uint16_t)(f * 7),
+					.domid = (uint16_t)(f * 13),
+					.pasid = f & 0x20 ? 0x100000 : f,
+					.flags = (uint16_t)f,
+					.addr = (uint64_t)f << 12 | 0xabc };
+		struct amd_entry a = { 1, 1 }, b = { 1, 1 };
+		int ra = amd_event_encode(&ev, &a);
+		int rb = amd_event_encode_full(&ev, &b);
+
+		ck_assert_int_eq(ra, rb);
+		ck_assert_uint_eq(a.q0, b.q0);
+		ck_assert_uint_eq(a.q1, b.q1);
+	}
+	/* A failing encode leaves the entry alone. */
+	{
+		struct amd_cmd bad = { .op = (enum amd_cmd_op)9 };
+		struct amd_entry a = { 1, 2 };
+
+		ck_assert_int_eq(amd_cmd_encode(&bad, &fmt, &a), -EINVAL);
+		ck_assert_uint_eq(a.q0, 1);
+		ck_assert_uint_eq(a.q1, 2);
 	}
 }
 END_TEST
@@ -2026,6 +2501,7 @@ int main(void)
 	tcase_add_loop_test(cmd, batch_mixed_order, 0, PAGE_MODES);
 	tcase_add_loop_test(cmd, batch_no_hook, 0, PAGE_MODES);
 	tcase_add_loop_test(cmd, batch_traced, 0, PAGE_MODES);
+	tcase_add_loop_test(cmd, cache_occupancy, 0, 2 * PAGE_MODES);
 	tcase_add_test(fmt_tc, encode_inline_matches);
 	suite_add_tcase(s, cmd);
 
@@ -2034,6 +2510,14 @@ int main(void)
 	tcase_add_test(log, event_overflow_settings);
 	tcase_add_test(log, event_log_fault);
 	tcase_add_test(log, late_entry_visibility);
+	tcase_add_loop_test(log, burst_fills_exactly, 0, PAGE_MODES);
+	tcase_add_loop_test(log, burst_overflow_mid, 0, PAGE_MODES);
+	tcase_add_test(log, burst_overflow_keeps_run);
+	tcase_add_loop_test(log, burst_second_page_unmapped, 0, PAGE_MODES);
+	tcase_add_loop_test(log, burst_first_page_unmapped, 0, PAGE_MODES);
+	tcase_add_test(log, burst_invalid_event);
+	tcase_add_test(log, burst_of_one_is_single);
+	tcase_add_test(log, burst_late_entries);
 	tcase_add_test(log, ppr_request_complete);
 	tcase_add_test(log, ppr_disabled);
 	tcase_add_test(log, ppr_overflow);

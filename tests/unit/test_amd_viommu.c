@@ -1167,6 +1167,102 @@ START_TEST(scattered_ring)
 }
 END_TEST
 
+/*
+ * Event bursts through the real provider: a log over two guest pages is
+ * written in place, a page at a time under the nesting parent's walk; an
+ * IOAS_UNMAP of its second page makes the burst's entry there the
+ * contained fault a lone event meets (dropped, log stopped, host fault),
+ * and the restart after mapping it back resumes there.  A log in program
+ * memory takes the copying path with the same result.  (Device DMA faults
+ * stay lone events: isim_dma stops at the first page that faults.)
+ */
+START_TEST(event_bursts)
+{
+	const uint64_t log_gpa = GPA_BASE + 4 * PAGE;
+	const uint64_t prog_gpa = 0x800000;
+	uint8_t *prog = aligned_alloc(PAGE, PAGE);
+	struct amd_event ev[300];
+	struct amd_guest_ring el;
+	struct amd_entry e;
+	uint64_t ring_faults, dma_faults;
+	unsigned int logged = 0;
+	char report[2048];
+	uint32_t id;
+
+	ck_assert_ptr_nonnull(prog);
+	memset(prog, 0, PAGE);
+	env_setup(NULL, false, true, true);
+	for (unsigned int i = 0; i < 300; i++)
+		ev[i] = (struct amd_event){
+			.code = AMD_EVT_IO_PAGE_FAULT, .devid = VIRT_ID,
+			.domid = GDOM_ID, .flags = AMD_EVT_F_RW,
+			.addr = 0x10000000ull + i * PAGE,
+		};
+	ck_assert_int_eq(obj_destroy(E.fd, E.hwq[AMD_RING_EVT]), 0);
+	ck_assert_int_eq(hwq_alloc(IOMMU_HW_QUEUE_TYPE_AMD_EVT, log_gpa, 9,
+				   &id), 0);
+	control(CTL_ALL);
+	amd_guest_ring_init(&el, E.vf, AMD_RING_EVT, gva(log_gpa), 9);
+
+	ck_assert_int_eq(ioas_unmap(E.fd, E.ioas, log_gpa + PAGE, PAGE, NULL),
+			 0);
+	ck_assert_int_eq(amd_hw_events(E.hw, ev, 300, &logged), -EFAULT);
+	ck_assert_uint_eq(logged, 256);
+	ck_assert_uint_eq(reg(AMD_VF_EVT_TAIL), 0x1000);
+	ck_assert(!(amd_guest_status_read(E.vf) & AMD_STS_EVT_RUN));
+	ck_assert_int_eq(amd_viommu_host_faults(E.iommu, &ring_faults,
+						&dma_faults), 0);
+	ck_assert_uint_eq(ring_faults, 1);
+	ck_assert_uint_eq(stats().last_fault_gpa, log_gpa + PAGE);
+	ck_assert_uint_eq(stats().dropped[AMD_RING_EVT], 44);
+	ck_assert_uint_eq(stats().msi[AMD_IRQ_EVT], 1);
+	for (unsigned int i = 0; i < 256; i++) {
+		ck_assert_int_eq(amd_guest_log_pop(&el, &e, 0), 0);
+		ck_assert_uint_eq(e.q1, 0x10000000ull + i * PAGE);
+	}
+	ck_assert_int_eq(amd_guest_log_pop(&el, &e, 0), -EAGAIN);
+	ck_assert_msg(isim_check(E.m, report, sizeof(report)) == 0, "%s",
+		      report);
+
+	/* Mapped back and restarted: the next burst crosses into it. */
+	ck_assert_int_eq(ioas_map_fixed(E.fd, E.ioas, E.ram + 5 * PAGE, PAGE,
+					log_gpa + PAGE), 0);
+	control_toggle(CTL_EVT_LOG_EN);
+	ck_assert(amd_guest_status_read(E.vf) & AMD_STS_EVT_RUN);
+	ck_assert_int_eq(amd_hw_events(E.hw, ev, 300, &logged), 0);
+	ck_assert_uint_eq(logged, 300);
+	for (unsigned int i = 0; i < 300; i++) {
+		ck_assert_int_eq(amd_guest_log_pop(&el, &e, 0), 0);
+		ck_assert_uint_eq(e.q0, VIRT_ID | (uint64_t)GDOM_ID << 32 |
+						1ull << 53 | 2ull << 60);
+		ck_assert_uint_eq(e.q1, 0x10000000ull + i * PAGE);
+	}
+	ck_assert_uint_eq(reg(AMD_VF_EVT_TAIL), (0x1000 + 300 * 16) % 0x2000);
+
+	/* The log in program memory: copied entry by entry, same result. */
+	ck_assert_int_eq(ioas_map_fixed(E.fd, E.ioas, prog, PAGE, prog_gpa), 0);
+	ck_assert_int_eq(obj_destroy(E.fd, id), 0);
+	ck_assert_int_eq(hwq_alloc(IOMMU_HW_QUEUE_TYPE_AMD_EVT, prog_gpa, 8,
+				   &id), 0);
+	control(CTL_ALL);
+	amd_guest_ring_init(&el, E.vf, AMD_RING_EVT, prog, 8);
+	ck_assert_int_eq(amd_hw_events(E.hw, ev, 300, &logged), -ENOSPC);
+	ck_assert_uint_eq(logged, 255);
+	ck_assert(amd_guest_status_read(E.vf) & AMD_STS_EVT_OVERFLOW);
+	for (unsigned int i = 0; i < 255; i++) {
+		ck_assert_int_eq(amd_guest_log_pop(&el, &e, 0), 0);
+		ck_assert_uint_eq(e.q1, 0x10000000ull + i * PAGE);
+	}
+	ck_assert_int_eq(amd_viommu_host_faults(E.iommu, &ring_faults,
+						&dma_faults), 0);
+	ck_assert_uint_eq(ring_faults, 1);
+	ck_assert_int_eq(obj_destroy(E.fd, id), 0);
+	ck_assert_int_eq(ioas_unmap(E.fd, E.ioas, prog_gpa, PAGE, NULL), 0);
+	env_teardown();
+	free(prog);
+}
+END_TEST
+
 /* ------------------------------------------------ faults and requests */
 
 START_TEST(page_request_paths)
@@ -1624,6 +1720,7 @@ static Suite *amd_viommu_suite(void)
 	tcase_add_test(tc, batches_unmap_and_illegal);
 	tcase_add_test(tc, ring_in_program_memory);
 	tcase_add_test(tc, scattered_ring);
+	tcase_add_test(tc, event_bursts);
 	tcase_add_test(tc, page_request_paths);
 	tcase_add_test(tc, fail_nth_sweep);
 	tcase_set_timeout(tc, 60);

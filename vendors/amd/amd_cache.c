@@ -31,6 +31,9 @@ void amd_cache_inv_iommu_pages(struct amd_hw *hw, const struct amd_cmd *c)
 {
 	uint64_t first, last;
 
+	/* An empty IOTLB is told by one load. */
+	if (!hw->ntlb)
+		return;
 	amd_inv_range(c->inv_pages.addr, c->inv_pages.s, &first, &last);
 	for (unsigned int i = 0; i < hw->ntlb;) {
 		const struct amd_tlb_entry *t = &hw->tlb[i];
@@ -51,6 +54,8 @@ void amd_cache_inv_iotlb_pages(struct amd_hw *hw, const struct amd_cmd *c)
 {
 	uint64_t first, last;
 
+	if (!hw->ndtlb)
+		return;
 	amd_inv_range(c->inv_iotlb.addr, c->inv_iotlb.s, &first, &last);
 	for (unsigned int i = 0; i < hw->ndtlb;) {
 		const struct amd_dev_tlb_entry *t = &hw->dtlb[i];
@@ -95,14 +100,14 @@ int amd_hw_dev_iotlb_fill(struct amd_hw *hw, const struct amd_dev_tlb_entry *e)
 void amd_hw_dte_cache_fill(struct amd_hw *hw, uint16_t devid)
 {
 	pthread_mutex_lock(&hw->lock);
-	devid_set(hw->dte_cache, devid, true);
+	devid_set(&hw->dte_cache, devid, true);
 	pthread_mutex_unlock(&hw->lock);
 }
 
 void amd_hw_irt_cache_fill(struct amd_hw *hw, uint16_t devid)
 {
 	pthread_mutex_lock(&hw->lock);
-	devid_set(hw->irt_cache, devid, true);
+	devid_set(&hw->irt_cache, devid, true);
 	pthread_mutex_unlock(&hw->lock);
 }
 
@@ -145,7 +150,7 @@ bool amd_hw_dte_cached(struct amd_hw *hw, uint16_t devid)
 	bool hit;
 
 	pthread_mutex_lock(&hw->lock);
-	hit = devid_test(hw->dte_cache, devid);
+	hit = devid_test(&hw->dte_cache, devid);
 	pthread_mutex_unlock(&hw->lock);
 	return hit;
 }
@@ -155,7 +160,7 @@ bool amd_hw_irt_cached(struct amd_hw *hw, uint16_t devid)
 	bool hit;
 
 	pthread_mutex_lock(&hw->lock);
-	hit = devid_test(hw->irt_cache, devid);
+	hit = devid_test(&hw->irt_cache, devid);
 	pthread_mutex_unlock(&hw->lock);
 	return hit;
 }

@@ -132,6 +132,16 @@ int amd_cmd_encode_full(const struct amd_cmd *c,
 	return 0;
 }
 
+struct amd_entry amd_cmd_encode_value(const struct amd_cmd *cmd,
+				      const struct amd_cmd_format *fmt)
+{
+	struct amd_entry e;
+
+	if (amd_cmd_encode_full(cmd, fmt, &e))
+		return (struct amd_entry){ 0, 0 };
+	return e;
+}
+
 int amd_cmd_decode(const struct amd_entry *e, const struct amd_cmd_format *fmt,
 		   struct amd_cmd *c)
 {
@@ -319,7 +329,7 @@ static uint64_t ppr_q0(uint16_t devid, uint32_t pasid, uint16_t tag,
 	       put_bits(pasid >> 16, 45, 42) | put_bits(flags, 59, 48);
 }
 
-int amd_event_encode(const struct amd_event *ev, struct amd_entry *e)
+int amd_event_encode_full(const struct amd_event *ev, struct amd_entry *e)
 {
 	bool gn = ev->flags & AMD_EVT_F_GN;
 	uint64_t q0 = (uint64_t)ev->code << 60, q1 = ev->addr;
@@ -533,35 +543,17 @@ int amd_guest_sem_wait(const void *sem, uint64_t seq, uint64_t timeout_ns)
 	return 0;
 }
 
-int amd_guest_log_pop(struct amd_guest_ring *g, struct amd_entry *e,
-		      unsigned int spins)
+int amd_guest_log_wait(_Atomic uint64_t *slot, unsigned int spins,
+		       uint64_t *q0)
 {
-	_Atomic uint64_t *slot;
-	uint32_t tail;
-	uint64_t q0;
-
-	tail = (uint32_t)(atomic_load_explicit(g->tail_reg,
-			  memory_order_acquire) & AMD_PTR_MASK);
-	if (tail == g->next)
-		return -EAGAIN;
-	slot = (_Atomic uint64_t *)(g->base + g->next);
-	/* Code 0 marks a slot the hardware has not written yet (errata). */
-	for (unsigned int i = 0;; i++) {
-		q0 = amd_le64(atomic_load_explicit(&slot[0], memory_order_acquire));
-		if (q0 >> 60)
-			break;
-		if (i >= spins)
-			return -EBUSY;
+	for (unsigned int i = 0; i < spins; i++) {
 		sched_yield();
+		*q0 = amd_le64(atomic_load_explicit(&slot[0],
+						    memory_order_acquire));
+		if (*q0 >> 60)
+			return 0;
 	}
-	e->q0 = q0;
-	e->q1 = amd_le64(atomic_load_explicit(&slot[1], memory_order_relaxed));
-	/* Zero the slot so that the next lap can tell "not yet written". */
-	atomic_store_explicit(&slot[0], 0, memory_order_relaxed);
-	atomic_store_explicit(&slot[1], 0, memory_order_relaxed);
-	g->next = (g->next + AMD_ENTRY_SIZE) & (g->size - 1);
-	atomic_store_explicit(g->head_reg, g->next, memory_order_release);
-	return 0;
+	return -EBUSY;
 }
 
 uint64_t amd_guest_status_read(void *vf_page)

@@ -237,6 +237,13 @@ struct amd_cmd {
 /* 0, or -EINVAL when a field does not fit its bits or the opcode is unknown. */
 int amd_cmd_encode_full(const struct amd_cmd *cmd,
 			const struct amd_cmd_format *fmt, struct amd_entry *e);
+/*
+ * The same by value, all zeroes (opcode 0, which no command has) where it
+ * fails: an inline caller's entry then never has its address taken, and
+ * stays in registers on its way into the ring.
+ */
+struct amd_entry amd_cmd_encode_value(const struct amd_cmd *cmd,
+				      const struct amd_cmd_format *fmt);
 
 /*
  * amd_cmd_encode_full() with the commands that carry nothing but a
@@ -258,8 +265,20 @@ static inline int amd_cmd_encode(const struct amd_cmd *cmd,
 			cmd->inv_irt.devid;
 		e->q1 = 0;
 		return 0;
-	default:
-		return amd_cmd_encode_full(cmd, fmt, e);
+	default: {
+		/*
+		 * A copy goes out, so the caller's command never has its
+		 * address taken: a caller that builds one command after
+		 * another keeps it in registers, and sees its opcode.
+		 */
+		struct amd_cmd copy = *cmd;
+		struct amd_entry v = amd_cmd_encode_value(&copy, fmt);
+
+		if (!v.q0)
+			return -EINVAL;
+		*e = v;
+		return 0;
+	}
 	}
 }
 /*
@@ -334,7 +353,35 @@ struct amd_event {
 	uint64_t addr;
 };
 
-int amd_event_encode(const struct amd_event *ev, struct amd_entry *e);
+/* 0, or -EINVAL when a field does not fit its bits. */
+int amd_event_encode_full(const struct amd_event *ev, struct amd_entry *e);
+
+/*
+ * An IO_PAGE_FAULT that names a DomainID, built inline: it is what a
+ * device's faults produce, in bursts, and the model encodes each one as
+ * it writes it into the log.  False, @e untouched, for any other event
+ * (or a field that does not fit): amd_event_encode_full() encodes those.
+ * Apart from that call, so that a caller's entry stays in registers.
+ */
+static inline bool amd_event_encode_fast(const struct amd_event *ev,
+					 struct amd_entry *e)
+{
+	if (ev->code != AMD_EVT_IO_PAGE_FAULT || ev->flags & AMD_EVT_F_GN ||
+	    ev->flags >> 12 || ev->pasid >> 20)
+		return false;
+	e->q0 = (uint64_t)AMD_EVT_IO_PAGE_FAULT << 60 |
+		(uint64_t)ev->flags << 48 | (uint64_t)ev->domid << 32 |
+		ev->devid;
+	e->q1 = ev->addr;
+	return true;
+}
+
+static inline int amd_event_encode(const struct amd_event *ev,
+				   struct amd_entry *e)
+{
+	return amd_event_encode_fast(ev, e) ? 0 : amd_event_encode_full(ev, e);
+}
+
 void amd_event_decode(const struct amd_entry *e, struct amd_event *ev);
 
 /* ------------------------------------------------------------ PPR log */
@@ -403,11 +450,15 @@ uint32_t amd_guest_cmd_space(struct amd_guest_ring *g);
 static inline int amd_guest_cmd_push(struct amd_guest_ring *g,
 				     const struct amd_entry *e)
 {
+	/* Read before the entry is stored: char stores may alias *g. */
+	uint32_t next = g->next, mask = g->size - 1;
+	uint8_t *base = g->base;
+
 	/* Like Linux, re-read the hardware head only when space looks short. */
 	if (!amd_guest_cmd_free(g) && !amd_guest_cmd_space(g))
 		return -ENOSPC;
-	amd_entry_to_bytes(e, g->base + g->next);
-	g->next = (g->next + AMD_ENTRY_SIZE) & (g->size - 1);
+	amd_entry_to_bytes(e, base + next);
+	g->next = (next + AMD_ENTRY_SIZE) & mask;
 	return 0;
 }
 /* Encode and push; -EINVAL for an unencodable command. */
@@ -426,13 +477,45 @@ bool amd_guest_sem_done(const void *sem, uint64_t seq);
 int amd_guest_sem_wait(const void *sem, uint64_t seq, uint64_t timeout_ns);
 
 /*
+ * The slow half of amd_guest_log_pop(): the tail passed @slot but its code
+ * is still zero.  Poll it up to @spins more times, yielding between; 0
+ * with *@q0 read once a code shows, -EBUSY if none does.
+ */
+int amd_guest_log_wait(_Atomic uint64_t *slot, unsigned int spins,
+		       uint64_t *q0);
+
+/*
  * Take the entry at the head of an event or PPR log, zero its slot and
  * give it back with a release store of the head.  -EAGAIN when the log is
  * empty; -EBUSY when the tail passed the slot but its code is still zero
- * after @spins polls (the "interrupt before data" errata).
+ * after @spins polls (the "interrupt before data" errata).  Inline: a
+ * guest drains every entry through it.
  */
-int amd_guest_log_pop(struct amd_guest_ring *g, struct amd_entry *e,
-		      unsigned int spins);
+static inline int amd_guest_log_pop(struct amd_guest_ring *g,
+				    struct amd_entry *e, unsigned int spins)
+{
+	_Atomic uint64_t *slot;
+	uint32_t tail;
+	uint64_t q0;
+
+	tail = (uint32_t)(atomic_load_explicit(g->tail_reg,
+			  memory_order_acquire) & AMD_PTR_MASK);
+	if (tail == g->next)
+		return -EAGAIN;
+	slot = (_Atomic uint64_t *)(g->base + g->next);
+	/* Code 0 marks a slot the hardware has not written yet (errata). */
+	q0 = amd_le64(atomic_load_explicit(&slot[0], memory_order_acquire));
+	if (!(q0 >> 60) && amd_guest_log_wait(slot, spins, &q0))
+		return -EBUSY;
+	e->q0 = q0;
+	e->q1 = amd_le64(atomic_load_explicit(&slot[1], memory_order_relaxed));
+	/* Zero the slot so that the next lap can tell "not yet written". */
+	atomic_store_explicit(&slot[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&slot[1], 0, memory_order_relaxed);
+	g->next = (g->next + AMD_ENTRY_SIZE) & (g->size - 1);
+	atomic_store_explicit(g->head_reg, g->next, memory_order_release);
+	return 0;
+}
 
 uint64_t amd_guest_status_read(void *vf_page);
 /* A status write: 1 clears a RW1C bit; RO bits and 0s change nothing. */

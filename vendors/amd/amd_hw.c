@@ -7,9 +7,11 @@
  * register the model owns is only ever published by it.  Every ring
  * access goes through the provider by GPA, a 4 KiB page at a time where
  * the provider offers a direct view of the page (struct amd_hw_page_ops,
- * held across one page's worth of commands) and one 16-byte entry at a
- * time otherwise, so a ring need not be contiguous and an unmapped page
- * is a contained fault that stops only the ring it hit.  Interrupts, PPR
+ * held across one page's worth of commands, or of a burst's log entries)
+ * and one 16-byte entry at a time otherwise, so a ring need not be
+ * contiguous and an unmapped page is a contained fault that stops only
+ * the ring it hit.  Log entries, lone or in bursts, all go through one
+ * writer, log_write().  Interrupts, PPR
  * responses and forwarding hooks are collected under the lock and
  * delivered after it is dropped, so a callback may call back into the
  * model.  Settings
@@ -223,78 +225,307 @@ static void late_flush(struct amd_hw *hw, enum amd_ring ring, struct defer *d)
 	r->nlate = 0;
 }
 
-static int log_post(struct amd_hw *hw, enum amd_ring ring,
-		    const struct amd_entry *e, struct defer *d)
+/*
+ * Where a burst's entries come from: decoded events, encoded as they are
+ * written, or entries encoded already (a PPR request).
+ */
+struct log_src {
+	const struct amd_event *ev;
+	const struct amd_entry *e;
+};
+
+/*
+ * The events the inline encoder leaves, out of line (see log_src_get);
+ * one that does not encode, code 0 included, comes back with code 0.
+ */
+static __attribute__((noinline)) struct amd_entry
+event_encode_slow(const struct amd_event *ev)
+{
+	struct amd_entry e = { 0, 0 };
+
+	if (!ev->code || amd_event_encode_full(ev, &e))
+		return (struct amd_entry){ 0, 0 };
+	return e;
+}
+
+/*
+ * Entry @i of @s, code 0 when it is an event that does not encode (code 0
+ * is what a consumer takes for "not written yet", so no event has it).
+ * Returned by value: an entry whose address went to the out-of-line
+ * encoder would live in memory for every entry, and writing it out would
+ * reload it through a store-forwarding stall.
+ */
+static inline struct amd_entry log_src_get(const struct log_src *s,
+					   unsigned int i)
+{
+	struct amd_entry e;
+
+	if (!s->ev)
+		return s->e[i];
+	if (amd_event_encode_fast(&s->ev[i], &e))
+		return e;
+	return event_encode_slow(&s->ev[i]);
+}
+
+static bool log_src_valid(const struct log_src *s, unsigned int i)
+{
+	struct amd_entry e = log_src_get(s, i);
+
+	return amd_entry_code(&e);
+}
+
+/* Slots free between the tail and the head last sampled; one stays empty. */
+static inline unsigned int log_room(const struct ring_state *r)
+{
+	return ((r->head - r->tail - AMD_ENTRY_SIZE) & (r->size - 1)) /
+	       AMD_ENTRY_SIZE;
+}
+
+/* What stopped log_fill() short of the count it was given. */
+struct log_stop {
+	bool invalid;		/* an event that does not encode */
+	uint64_t fault;		/* else the GPA a write failed at, or */
+	bool reported;		/* a fault already reported */
+};
+
+#define NO_FAULT	UINT64_MAX
+
+/* One page's share of a burst, for log_run_page(). */
+struct log_run {
+	const struct log_src *src;
+	unsigned int first;	/* index in @src of the entry at @off */
+	uint32_t off;		/* byte offset of the tail in its page */
+	unsigned int count;
+	unsigned int done;
+	bool ran;
+};
+
+/*
+ * The provider holds the page's translation for us: write the entries
+ * straight into it.  Their slots lie between the tail and a head sampled
+ * with acquire, so the guest is done with them (it zeroed them before it
+ * gave them back with that head) and reads none of them before the tail,
+ * published with release after this run, passes it.
+ */
+static int log_run_page(void *arg, uint8_t *page)
+{
+	struct log_run *run = arg;
+	/* Copies: the compiler cannot tell the ring stores leave them be. */
+	const struct log_src src = *run->src;
+	unsigned int first = run->first, count = run->count, i;
+	uint8_t *p = page + run->off;
+	struct amd_entry e;
+
+	for (i = 0; i < count; i++) {
+		e = log_src_get(&src, first + i);
+		if (!amd_entry_code(&e))
+			break;
+		amd_entry_to_bytes(&e, p + i * AMD_ENTRY_SIZE);
+	}
+	run->done = i;
+	run->ran = true;
+	return 0;
+}
+
+/*
+ * Write up to @k entries of @src, from @first, at the tail: all in the
+ * tail's page, which the caller has room for.  In place under one
+ * translation where the provider offers a direct view; else (no view, or
+ * no translation) one by one through isim_hw_mem, whose failure is the
+ * fault a lone entry meets, left in @stop for the caller to report once
+ * the entries before it are published; with late_entry_visibility held
+ * back (@k is 1 then), failing when making room for it found the log
+ * broken.  Returns how many were written; fewer than @k says why in @stop.
+ */
+static unsigned int log_fill(struct amd_hw *hw, enum amd_ring ring,
+			     const struct log_src *src, unsigned int first,
+			     unsigned int k, struct log_stop *stop,
+			     struct defer *d)
+{
+	struct ring_state *r = &hw->ring[ring];
+	uint64_t gpa = r->base + r->tail;
+	struct log_run run = {
+		.src = src, .first = first, .count = k,
+		.off = r->tail % AMD_HW_PAGE_SIZE,
+	};
+	struct amd_entry e;
+	unsigned int i;
+
+	if (hw->page.access && !hw->cfg.late_entry_visibility) {
+		hw->page.access(hw->page.ctx, gpa - run.off, true, log_run_page,
+				&run);
+		if (run.ran) {
+			stop->invalid = run.done < k;
+			return run.done;
+		}
+	}
+	for (i = 0; i < k; i++) {
+		e = log_src_get(src, first + i);
+		if (!amd_entry_code(&e)) {
+			stop->invalid = true;
+			break;
+		}
+		if (hw->cfg.late_entry_visibility) {
+			if (r->nlate == AMD_LATE_MAX)
+				late_flush(hw, ring, d);
+			if (!r->run) {
+				stop->reported = true;
+				break;
+			}
+			r->late[r->nlate].gpa = gpa;
+			r->late[r->nlate++].e = e;
+		} else if (entry_write(hw, gpa + i * AMD_ENTRY_SIZE, &e,
+				       false)) {
+			stop->fault = gpa + i * AMD_ENTRY_SIZE;
+			break;
+		}
+	}
+	return i;
+}
+
+/*
+ * The one log writer: @n entries of @src into @ring, in order, each meeting
+ * the log exactly as a lone entry would at its turn (spec §6.3): dropped
+ * while the log is stopped or in overflow; on a full log dropped with the
+ * overflow raised (and the log stopped per overflow_stops_run); else
+ * written at the tail, which wraps before it is published.  Once one is
+ * dropped the log is stopped or in overflow, so the rest are dropped, and
+ * counted.  The head is sampled when the room last seen runs out, as a
+ * lone entry finding the log full would sample it; each page of the log
+ * is reached once (log_fill), its entries published with one tail store
+ * and EventLogInt (PPRInt) set after it.  The MSI is raised once, for the
+ * whole burst, if any entry was logged or overflowed.  An event that does
+ * not encode ends the burst before it: it and those after it are neither
+ * logged nor counted, as a lone one would not be.  Returns 0 when all were
+ * logged, else what the first one not logged met: -EAGAIN, -ENOSPC,
+ * -EFAULT or -EINVAL; *@logged (may be NULL) counts the logged ones, which
+ * are the first.
+ */
+static int log_write(struct amd_hw *hw, enum amd_ring ring,
+		     const struct log_src *src, unsigned int n,
+		     unsigned int *logged, struct defer *d)
 {
 	const struct ring_desc *rd = &ring_desc[ring];
 	struct ring_state *r = &hw->ring[ring];
-	uint64_t gpa;
+	unsigned int i = 0, room = 0, nlogged = 0, k, done;
+	bool tracing = hw_tracing(hw), irq = false;
+	struct log_stop stop;
+	struct amd_entry e;
+	int rc = 0;
 
-	if (!r->run || status(hw) & rd->ovf_bit) {
-		hw->st.dropped[ring]++;
-		return -EAGAIN;
+	while (i < n) {
+		if (!r->run || status(hw) & rd->ovf_bit) {
+			rc = -EAGAIN;
+			break;
+		}
+		if (!room) {
+			sample_ptr(hw, rd->head_reg, r->size, &r->head);
+			room = log_room(r);
+		}
+		if (!room) {
+			if (!log_src_valid(src, i)) {
+				rc = -EINVAL;
+				break;
+			}
+			/* Full: drop, never overwrite an unconsumed entry. */
+			status_set(hw, rd->ovf_bit);
+			if (hw->cfg.overflow_stops_run)
+				set_run(hw, ring, false);
+			hw->st.overflows[ring]++;
+			hw->st.dropped[ring]++;
+			irq = true;
+			rc = -ENOSPC;
+			i++;
+			break;
+		}
+		k = (AMD_HW_PAGE_SIZE - r->tail % AMD_HW_PAGE_SIZE) /
+		    AMD_ENTRY_SIZE;
+		if (k > room)
+			k = room;
+		if (k > n - i)
+			k = n - i;
+		if (hw->cfg.late_entry_visibility)
+			k = 1;
+		stop = (struct log_stop){ .fault = NO_FAULT };
+		done = log_fill(hw, ring, src, i, k, &stop, d);
+		if (done) {
+			uint32_t tail = r->tail, mask = r->size - 1;
+
+			/* Wrapped before it is published: never SIZE. */
+			r->tail = (tail + done * AMD_ENTRY_SIZE) & mask;
+			publish_ptr(hw, rd->tail_reg, r->tail);
+			status_set(hw, rd->int_bit);
+			hw->st.logged[ring] += done;
+			nlogged += done;
+			irq = true;
+			for (unsigned int j = 0; tracing && j < done; j++) {
+				e = log_src_get(src, i + j);
+				tail = (tail + AMD_ENTRY_SIZE) & mask;
+				isim_trace(hw->tr, "amd.log",
+					   "gid=%u ring=%s code=%u tail=%#x",
+					   hw->cfg.gid, rd->name,
+					   amd_entry_code(&e), tail);
+			}
+			i += done;
+			room -= done;
+		}
+		if (done == k)
+			continue;
+		if (stop.invalid) {
+			rc = -EINVAL;
+			break;
+		}
+		/* A fault, which stopped the log. */
+		if (!stop.reported)
+			log_fault(hw, ring, stop.fault, d);
+		rc = -EFAULT;
+		i++;
+		break;
 	}
-	sample_ptr(hw, rd->head_reg, r->size, &r->head);
-	if (((r->tail + AMD_ENTRY_SIZE) & (r->size - 1)) == r->head) {
-		/* Full: drop, never overwrite an entry not yet consumed. */
-		status_set(hw, rd->ovf_bit);
-		if (hw->cfg.overflow_stops_run)
-			set_run(hw, ring, false);
-		hw->st.overflows[ring]++;
+	/*
+	 * Each later entry would find the log stopped or in overflow, up to
+	 * the first that does not encode; if that is the one at @i, it is
+	 * what the burst ends on.
+	 */
+	if (rc == -EAGAIN && !log_src_valid(src, i))
+		rc = -EINVAL;
+	for (; rc && rc != -EINVAL && i < n && log_src_valid(src, i); i++)
 		hw->st.dropped[ring]++;
+	if (irq)
 		raise_irq(hw, ring, d);
-		return -ENOSPC;
-	}
-	gpa = r->base + r->tail;
-	if (hw->cfg.late_entry_visibility) {
-		if (r->nlate == AMD_LATE_MAX)
-			late_flush(hw, ring, d);
-		if (!r->run)
-			return -EFAULT;
-		r->late[r->nlate].gpa = gpa;
-		r->late[r->nlate++].e = *e;
-	} else if (entry_write(hw, gpa, e, false)) {
-		log_fault(hw, ring, gpa, d);
-		return -EFAULT;
-	}
-	/* Wrap before publishing: the register never reads SIZE. */
-	r->tail = (r->tail + AMD_ENTRY_SIZE) & (r->size - 1);
-	publish_ptr(hw, rd->tail_reg, r->tail);
-	status_set(hw, rd->int_bit);
-	hw->st.logged[ring]++;
-	raise_irq(hw, ring, d);
-	hw_trace(hw, "amd.log", "gid=%u ring=%s code=%u tail=%#x", hw->cfg.gid,
-		 rd->name, amd_entry_code(e), r->tail);
-	return 0;
+	if (logged)
+		*logged = nlogged;
+	return rc;
 }
 
 static int post_event(struct amd_hw *hw, const struct amd_event *ev,
 		      struct defer *d)
 {
-	struct amd_entry e;
-	int rc = amd_event_encode(ev, &e);
+	return log_write(hw, AMD_RING_EVT, &(struct log_src){ .ev = ev }, 1,
+			 NULL, d);
+}
 
-	return rc ? rc : log_post(hw, AMD_RING_EVT, &e, d);
+int amd_hw_events(struct amd_hw *hw, const struct amd_event *ev,
+		  unsigned int n, unsigned int *logged)
+{
+	struct defer d = { 0 };
+	int rc;
+
+	if (logged)
+		*logged = 0;
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&hw->lock);
+	rc = log_write(hw, AMD_RING_EVT, &(struct log_src){ .ev = ev }, n,
+		       logged, &d);
+	pthread_mutex_unlock(&hw->lock);
+	defer_run(hw, &d);
+	return rc;
 }
 
 int amd_hw_event(struct amd_hw *hw, const struct amd_event *ev)
 {
-	struct defer d = { 0 };
-	struct amd_entry e;
-	int rc;
-
-	/* Code 0 is what a consumer takes for "not written yet". */
-	if (!ev->code)
-		return -EINVAL;
-	/* Encoding reads no model state: keep it out of the lock. */
-	rc = amd_event_encode(ev, &e);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&hw->lock);
-	rc = log_post(hw, AMD_RING_EVT, &e, &d);
-	pthread_mutex_unlock(&hw->lock);
-	defer_run(hw, &d);
-	return rc;
+	return amd_hw_events(hw, ev, 1, NULL);
 }
 
 int amd_hw_io_page_fault(struct amd_hw *hw, uint16_t devid, uint16_t domid,
@@ -304,7 +535,7 @@ int amd_hw_io_page_fault(struct amd_hw *hw, uint16_t devid, uint16_t domid,
 				.domid = domid, .pasid = pasid,
 				.flags = flags, .addr = addr };
 
-	return amd_hw_event(hw, &ev);
+	return amd_hw_events(hw, &ev, 1, NULL);
 }
 
 int amd_hw_illegal_dte(struct amd_hw *hw, uint16_t devid, uint32_t pasid,
@@ -314,7 +545,7 @@ int amd_hw_illegal_dte(struct amd_hw *hw, uint16_t devid, uint32_t pasid,
 				.devid = devid, .pasid = pasid,
 				.flags = flags, .addr = addr };
 
-	return amd_hw_event(hw, &ev);
+	return amd_hw_events(hw, &ev, 1, NULL);
 }
 
 static void ppr_track(struct amd_hw *hw, const struct amd_ppr *req)
@@ -356,7 +587,8 @@ int amd_hw_ppr_request(struct amd_hw *hw, const struct amd_ppr *req)
 		}
 		rc = -EAGAIN;
 	} else {
-		rc = log_post(hw, AMD_RING_PPR, &e, &d);
+		rc = log_write(hw, AMD_RING_PPR,
+			       &(struct log_src){ .e = &e }, 1, NULL, &d);
 		if (!rc)
 			ppr_track(hw, req);
 	}
@@ -450,10 +682,10 @@ static int cmd_exec(struct amd_hw *hw, const struct amd_cmd *c,
 		}
 		break;
 	case AMD_CMD_INV_DEVTAB_ENTRY:
-		devid_set(hw->dte_cache, c->inv_dte.devid, false);
+		devid_set(&hw->dte_cache, c->inv_dte.devid, false);
 		break;
 	case AMD_CMD_INV_INTERRUPT_TABLE:
-		devid_set(hw->irt_cache, c->inv_irt.devid, false);
+		devid_set(&hw->irt_cache, c->inv_irt.devid, false);
 		break;
 	case AMD_CMD_INV_IOMMU_PAGES:
 		amd_cache_inv_iommu_pages(hw, c);
@@ -471,8 +703,8 @@ static int cmd_exec(struct amd_hw *hw, const struct amd_cmd *c,
 	case AMD_CMD_INV_IOMMU_ALL:
 		hw->st.iotlb_inval += hw->ntlb;
 		hw->ntlb = 0;
-		memset(hw->dte_cache, 0, sizeof(hw->dte_cache));
-		memset(hw->irt_cache, 0, sizeof(hw->irt_cache));
+		devid_clear_all(&hw->dte_cache);
+		devid_clear_all(&hw->irt_cache);
 		break;
 	default:
 		break;
@@ -639,8 +871,8 @@ static inline bool devid_only_legal(unsigned int op, const struct amd_entry *e)
 static inline void devid_only_exec(struct amd_hw *hw, unsigned int op,
 				   const struct amd_entry *e)
 {
-	devid_set(op == AMD_CMD_INV_DEVTAB_ENTRY ? hw->dte_cache :
-						    hw->irt_cache,
+	devid_set(op == AMD_CMD_INV_DEVTAB_ENTRY ? &hw->dte_cache :
+						    &hw->irt_cache,
 		  (uint16_t)e->q0, false);
 }
 
@@ -679,6 +911,33 @@ run_one(struct cmd_run *run, const struct amd_entry *e, unsigned int done,
 	return true;
 }
 
+/*
+ * The hot loop: DeviceID-only commands from @done up to @max, no call,
+ * invalidating their cache bits when @exec, the IRT ones counted into
+ * *@nirt.  Returns where it stopped.  The entries and counters stay in
+ * registers: one counter bumped in memory per command would chain each
+ * iteration to the last, so the caller adds them to the stats once.
+ */
+static inline __attribute__((always_inline)) unsigned int
+devid_run(struct amd_hw *hw, const uint8_t *base, unsigned int done,
+	  unsigned int max, unsigned int *nirt, bool exec)
+{
+	unsigned int n = 0, op;
+	struct amd_entry h;	/* never escapes: registers */
+
+	for (; done < max; done++) {
+		amd_entry_from_bytes(&h, base + done * AMD_ENTRY_SIZE);
+		op = amd_entry_code(&h);
+		if (!devid_only_legal(op, &h))
+			break;
+		if (exec)
+			devid_only_exec(hw, op, &h);
+		n += op == AMD_CMD_INV_INTERRUPT_TABLE;
+	}
+	*nirt += n;
+	return done;
+}
+
 static int cmd_run_page(void *arg, uint8_t *page)
 {
 	struct cmd_run *run = arg;
@@ -693,24 +952,20 @@ static int cmd_run_page(void *arg, uint8_t *page)
 
 	for (;;) {
 		if (plain) {
-			/*
-			 * The hot loop: DeviceID-only commands, no call, the
-			 * counters in registers (one counter bumped in memory
-			 * per command would chain each iteration to the
-			 * last), added to the stats once.
-			 */
-			unsigned int start = done, nirt = 0, op;
-			struct amd_entry h;	/* never escapes: registers */
+			/* Neither a record nor a trace: the hot loop. */
+			unsigned int start = done, nirt = 0;
 
-			for (; done < max; done++) {
-				amd_entry_from_bytes(&h, base +
-						     done * AMD_ENTRY_SIZE);
-				op = amd_entry_code(&h);
-				if (!devid_only_legal(op, &h))
-					break;
-				devid_only_exec(hw, op, &h);
-				nirt += op == AMD_CMD_INV_INTERRUPT_TABLE;
-			}
+			/*
+			 * Nothing in the loop fills a cache, so caches empty
+			 * at its start stay empty: then each command is only
+			 * checked and counted, without a load of its
+			 * DeviceID's word (the occupancy counts say so, one
+			 * load each per run).
+			 */
+			if (!hw->dte_cache.nset && !hw->irt_cache.nset)
+				done = devid_run(hw, base, done, max, &nirt,
+						 false);
+			done = devid_run(hw, base, done, max, &nirt, true);
 			hw->st.cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY] +=
 				done - start - nirt;
 			hw->st.cmd_exec[AMD_CMD_INV_INTERRUPT_TABLE] += nirt;

@@ -222,8 +222,31 @@ void amd_hw_kick(struct amd_hw *hw);
  * because the log is stopped or in overflow; -ENOSPC dropped on a full
  * log (overflow raised); -EFAULT the log memory is not mapped (log
  * stopped, host fault); -EINVAL code 0 or a field that does not fit.
+ * A burst of one of amd_hw_events(), as are the two helpers after it.
  */
 int amd_hw_event(struct amd_hw *hw, const struct amd_event *ev);
+/*
+ * Log a burst of @n events, in order, under one hold of the model and
+ * reaching each page of the log once (in place through the page ops where
+ * the provider offers them): what a source whose events come together
+ * costs the hardware.  Each entry meets the log exactly as amd_hw_event()
+ * would at its turn: written at the tail while there is room; on a full
+ * log dropped, EventOverflow set and (overflow_stops_run) EventLogRun
+ * cleared; dropped while the log is stopped or in overflow, so once one
+ * is dropped so is the rest of the burst, each counted as dropped; a log
+ * page without a translation drops the entry and stops the log with a
+ * host fault.  EventLogInt is set as entries land, as before; the event
+ * MSI is raised once per burst (if IntEn), not once per entry, when any
+ * entry was logged or overflowed.  An event with code 0 or a field that
+ * does not fit ends the burst before it: it and the events after it are
+ * neither logged nor counted, as a lone one would not be.  Returns 0 when
+ * all were logged, else what the first one not logged met: -EAGAIN,
+ * -ENOSPC or -EFAULT as above, -EINVAL when it is the one that does not
+ * encode.  *@logged (may be NULL) is how many were logged: always the
+ * first ones.
+ */
+int amd_hw_events(struct amd_hw *hw, const struct amd_event *ev,
+		  unsigned int n, unsigned int *logged);
 int amd_hw_io_page_fault(struct amd_hw *hw, uint16_t devid, uint16_t domid,
 			 uint32_t pasid, uint64_t addr, uint16_t flags);
 int amd_hw_illegal_dte(struct amd_hw *hw, uint16_t devid, uint32_t pasid,

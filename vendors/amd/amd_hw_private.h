@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "vendors/amd/amd_hw.h"
 
@@ -24,6 +25,12 @@ struct ppr_group {
 	uint16_t devid;
 	uint16_t prgi;
 	uint32_t pasid;
+};
+
+/* One bit per device ID, and how many are set (so: whether any is). */
+struct devid_map {
+	unsigned int nset;
+	uint64_t w[DEVID_WORDS];
 };
 
 struct late_entry {
@@ -70,8 +77,7 @@ struct amd_hw {
 	unsigned int ntlb;
 	struct amd_dev_tlb_entry dtlb[AMD_DEV_TLB_SLOTS];
 	unsigned int ndtlb;
-	uint64_t dte_cache[DEVID_WORDS];
-	uint64_t irt_cache[DEVID_WORDS];
+	struct devid_map dte_cache, irt_cache;
 	struct ppr_group *groups;
 	unsigned int ngroups;
 	struct amd_hw_stats st;
@@ -85,24 +91,36 @@ bool amd_hw_config_valid(const struct amd_hw_config *c);
 /* ----------------------------------------------------- amd_cache.c */
 
 /* The DTE and IRT caches: one bit per device ID. */
-static inline void devid_set(uint64_t *map, uint16_t devid, bool on)
+static inline void devid_set(struct devid_map *map, uint16_t devid, bool on)
 {
-	uint64_t bit = 1ull << (devid % 64);
+	uint64_t *w = &map->w[devid / 64], bit = 1ull << (devid % 64);
 
-	if (on)
-		map[devid / 64] |= bit;
-	else if (map[devid / 64] & bit)
+	if (on) {
+		map->nset += !(*w & bit);
+		*w |= bit;
+	} else if (map->nset && *w & bit) {
 		/*
-		 * No store for a device that is not cached: a run of
-		 * invalidations then costs a load each, not a chain of
+		 * No store for a device that is not cached, and not even a
+		 * load of its word while nothing is: a run of invalidations
+		 * then costs a load of the count each, not a chain of
 		 * read-modify-writes of one word.
 		 */
-		map[devid / 64] &= ~bit;
+		*w &= ~bit;
+		map->nset--;
+	}
 }
 
-static inline bool devid_test(const uint64_t *map, uint16_t devid)
+static inline bool devid_test(const struct devid_map *map, uint16_t devid)
 {
-	return map[devid / 64] >> (devid % 64) & 1;
+	return map->w[devid / 64] >> (devid % 64) & 1;
+}
+
+/* Every device's bit cleared, for INVALIDATE_IOMMU_ALL. */
+static inline void devid_clear_all(struct devid_map *map)
+{
+	if (map->nset)
+		memset(map->w, 0, sizeof(map->w));
+	map->nset = 0;
 }
 
 /* INVALIDATE_IOMMU_PAGES: drop what @c covers from the IOTLB. */

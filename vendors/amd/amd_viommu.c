@@ -324,7 +324,11 @@ static void amd_dma_fault(struct isim_device *dev, uint64_t iova,
 	s2 = iommufd_hwpt_s2_domain(dev->idev->hwpt);
 	if (!iommufd_domain_iova_to_phys(s2, iova, &pa, &prot))
 		evf |= AMD_EVT_F_PR | AMD_EVT_F_PE;
-	/* A full or stopped log drops it; the model counts that. */
+	/*
+	 * A full or stopped log drops it; the model counts that.  A lone
+	 * event, a burst of one: isim_dma stops at the first page that
+	 * faults, so one transfer never reports more than one fault.
+	 */
 	amd_hw_io_page_fault(av->hw, (uint16_t)dev->virt_id, n->gdom_id, 0,
 			     iova, evf);
 }
