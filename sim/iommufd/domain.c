@@ -63,6 +63,7 @@ struct iommufd_domain {
 	uint64_t aperture_start;
 	uint64_t aperture_last;
 	bool dirty_tracking;
+	uint64_t unmap_gen;		/* see iommufd_domain_read_locked */
 	uint64_t nr_leaves[IOMMUFD_DOMAIN_LEAF_LEVELS];
 	struct pt_table *spare[SPARE_MAX];	/* all-zero tables */
 	unsigned int nr_spare;
@@ -309,6 +310,7 @@ int iommufd_domain_new(const struct iommufd_domain_geometry *g,
 	if (!d)
 		return -ENOMEM;
 	d->granule_shift = shift;
+	d->unmap_gen = 1;
 	d->top_level = top;
 	d->aperture_start = g->aperture_start;
 	d->aperture_last = g->aperture_last;
@@ -573,6 +575,8 @@ uint64_t iommufd_domain_unmap(struct iommufd_domain *d, uint64_t iova,
 	if (need_end)
 		split_at(d, last + 1);
 	unmapped = unmap_level(d, d->root, d->top_level, iova, last);
+	if (unmapped)
+		d->unmap_gen++;
 out:
 	pthread_rwlock_unlock(&d->lock);
 	return unmapped;
@@ -673,6 +677,17 @@ int iommufd_domain_for_each(struct iommufd_domain *d, uint64_t iova,
 			 &c);
 	if (!rc && c.pending)
 		rc = fn(arg, c.run_iova, c.run_pa, c.run_len, c.run_prot);
+	pthread_rwlock_unlock(&d->lock);
+	return rc;
+}
+
+int iommufd_domain_read_locked(struct iommufd_domain *d,
+			       int (*fn)(void *arg, uint64_t gen), void *arg)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&d->lock);
+	rc = fn(arg, d->unmap_gen);
 	pthread_rwlock_unlock(&d->lock);
 	return rc;
 }

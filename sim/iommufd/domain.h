@@ -80,6 +80,19 @@ int iommufd_domain_iova_to_phys(struct iommufd_domain *d, uint64_t iova,
 				uint64_t *pa, int *prot);
 
 /*
+ * Run @fn under the domain's read lock and pass it the unmap generation: a
+ * count that every unmap which removed anything bumps under the write lock
+ * (never 0).  A caller may keep what it learnt from the domain, such as the
+ * host bytes of a frame mapped at some IOVA, together with the generation,
+ * and use it again inside a later call while the generation is unchanged:
+ * no unmap came in between, and none can while @fn runs, so the frame is
+ * still mapped (and pinned by the IOAS that mapped it).  Returns what @fn
+ * returns.
+ */
+int iommufd_domain_read_locked(struct iommufd_domain *d,
+			       int (*fn)(void *arg, uint64_t gen), void *arg);
+
+/*
  * Call @fn for every mapped range inside [iova, last], in ascending IOVA
  * order, clipped to the window, with neighbours that are contiguous in both
  * IOVA and PA and have equal prot merged into one call.  A non-zero return

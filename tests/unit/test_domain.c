@@ -225,6 +225,40 @@ START_TEST(map_each_leaf_size)
 }
 END_TEST
 
+static int read_gen(void *arg, uint64_t gen)
+{
+	*(uint64_t *)arg = gen;
+	return 7;
+}
+
+static uint64_t unmap_gen(struct iommufd_domain *d)
+{
+	uint64_t gen = 0;
+
+	ck_assert_int_eq(iommufd_domain_read_locked(d, read_gen, &gen), 7);
+	return gen;
+}
+
+/* The unmap generation moves on every unmap that removed something only. */
+START_TEST(unmap_generation)
+{
+	struct iommufd_domain *d = new_std_domain();
+	uint64_t g0 = unmap_gen(d);
+
+	ck_assert_uint_ne(g0, 0);
+	ck_assert_int_eq(iommufd_domain_map(d, 0x1000, 0x5000, 2 * SZ_4K,
+					    RW), 0);
+	ck_assert_uint_eq(unmap_gen(d), g0);
+	ck_assert_uint_eq(iommufd_domain_unmap(d, 0x10000, SZ_4K), 0);
+	ck_assert_uint_eq(unmap_gen(d), g0);
+	ck_assert_uint_eq(iommufd_domain_unmap(d, 0x2000, SZ_4K), SZ_4K);
+	ck_assert_uint_eq(unmap_gen(d), g0 + 1);
+	ck_assert_uint_eq(iommufd_domain_unmap(d, 0x1000, SZ_4K), SZ_4K);
+	ck_assert_uint_eq(unmap_gen(d), g0 + 2);
+	iommufd_domain_free(d);
+}
+END_TEST
+
 START_TEST(map_rejects_bad_arguments)
 {
 	struct iommufd_domain *d = new_domain(SZ_4K | SZ_2M, SZ_2M,
@@ -989,6 +1023,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, geometry_rules);
 	tcase_add_test(tc, map_each_leaf_size);
+	tcase_add_test(tc, unmap_generation);
 	tcase_add_test(tc, map_rejects_bad_arguments);
 	tcase_add_test(tc, ranged_map_uses_largest_leaves);
 	tcase_add_test(tc, mock_2k_granule);
