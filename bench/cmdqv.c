@@ -10,11 +10,12 @@
  * (fill the ring, drain it); threaded gives the model its own thread (the
  * machine's threaded mode) while the guest produces.
  *
- * The baseline, measured in the same run, is ck_ring (bench/ck_ring_baseline.c)
- * moving the same 16-byte entries through a ring of the same 4096 slots
- * between two threads.  The ratio is ns per command over the baseline's ns per entry;
- * the targets are stepped throughput >= 1.0x and threaded >= 0.7x the
- * baseline's, i.e. ratio <= 1.0 and <= 1/0.7.
+ * The baseline, measured in the same run, is Concurrency Kit's ck_ring
+ * (bench/ck_ring_baseline.c) moving the same 16-byte entries through a
+ * ring of the same 4096 slots between two threads.  The ratio is ns per
+ * command over the baseline's ns per entry; the targets are stepped
+ * throughput >= 1.0x and threaded >= 0.7x the baseline's, i.e. ratio
+ * <= 1.0 and <= 1/0.7.
  */
 #include "config.h"
 
