@@ -1617,6 +1617,95 @@ static void post_sequence(bool burst, struct post_trace *t)
 #undef POST
 }
 
+/* What amd_guest_log_drain handed out, in order. */
+struct drained {
+	unsigned int n;
+	struct amd_entry e[512];
+};
+
+static void drain_take(void *arg, const struct amd_entry *e)
+{
+	struct drained *d = arg;
+
+	ck_assert_uint_lt(d->n, 512);
+	d->e[d->n++] = *e;
+}
+
+/*
+ * The guest's drain takes exactly the entries between head and tail, in
+ * ring order across the wrap, at most @max a call, zeroes their slots and
+ * writes the head once; an entry the tail passed but whose code is still
+ * zero stops it there (-EBUSY when it is the first).
+ */
+START_TEST(guest_log_drain_wraps)
+{
+	const uint32_t size = amd_ring_bytes(8);
+	struct amd_event ev[256];
+	static struct drained d;
+	unsigned int logged;
+	uint64_t next = 0;
+
+	hw_up(NULL);
+	for (unsigned int i = 0; i < 256; i++)
+		ev[i] = (struct amd_event){
+			.code = AMD_EVT_IO_PAGE_FAULT, .devid = 0x10,
+			.domid = 3, .flags = AMD_EVT_F_RW,
+		};
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take, &d), 0);
+
+	/* 200 in, then 100 more: the second lot wraps at entry 256. */
+	for (unsigned int lot = 0; lot < 2; lot++) {
+		unsigned int k = lot ? 100 : 200;
+
+		for (unsigned int i = 0; i < k; i++)
+			ev[i].addr = (next + i) << 12;
+		ck_assert_int_eq(amd_hw_events(hw, ev, k, &logged), 0);
+		ck_assert_uint_eq(logged, k);
+		memset(&d, 0, sizeof(d));
+		/* A bounded call first: 30 taken, the head written once. */
+		ck_assert_int_eq(amd_guest_log_drain(&ge, 30, 0, drain_take,
+						     &d), 30);
+		ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD),
+				  (next + 30) * 16 % size);
+		ck_assert_int_eq(amd_guest_log_drain(&ge, 1000, 0, drain_take,
+						     &d), (int)k - 30);
+		ck_assert_uint_eq(d.n, k);
+		for (unsigned int i = 0; i < k; i++) {
+			ck_assert_uint_eq(d.e[i].q1, (next + i) << 12);
+			ck_assert_uint_eq(d.e[i].q0,
+					  0x10 | 3ull << 32 |
+					  (uint64_t)AMD_EVT_F_RW << 48 |
+					  (uint64_t)AMD_EVT_IO_PAGE_FAULT << 60);
+		}
+		next += k;
+		ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD), next * 16 % size);
+		ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD),
+				  reg_get(AMD_VF_EVT_TAIL));
+		ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take,
+						     &d), 0);
+		ck_assert_uint_eq(d.n, k);
+	}
+	/* Every slot given back zeroed. */
+	for (uint32_t off = 0; off < size; off += 8)
+		ck_assert_uint_eq(load64(EVT_GPA + off), 0);
+
+	/* The tail passed two entries, the second not written yet. */
+	ev[0].addr = 0x77000;
+	ck_assert_int_eq(amd_hw_events(hw, ev, 1, &logged), 0);
+	reg_set(AMD_VF_EVT_TAIL, (next + 2) * 16 % size);
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take, &d), 1);
+	ck_assert_uint_eq(d.e[0].q1, 0x77000);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD), (next + 1) * 16 % size);
+	ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take, &d),
+			 -EBUSY);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD), (next + 1) * 16 % size);
+	hw_down();
+}
+END_TEST
+
 START_TEST(burst_of_one_is_single)
 {
 	static struct post_trace a, b;
@@ -2517,6 +2606,7 @@ int main(void)
 	tcase_add_loop_test(log, burst_first_page_unmapped, 0, PAGE_MODES);
 	tcase_add_test(log, burst_invalid_event);
 	tcase_add_test(log, burst_of_one_is_single);
+	tcase_add_test(log, guest_log_drain_wraps);
 	tcase_add_test(log, burst_late_entries);
 	tcase_add_test(log, ppr_request_complete);
 	tcase_add_test(log, ppr_disabled);

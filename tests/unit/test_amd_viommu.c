@@ -1263,6 +1263,145 @@ START_TEST(event_bursts)
 }
 END_TEST
 
+/* Drained entries, for the tests below. */
+struct drained {
+	unsigned int n;
+	struct amd_entry e[256];
+};
+
+static void drain_take(void *arg, const struct amd_entry *e)
+{
+	struct drained *d = arg;
+
+	ck_assert_uint_lt(d->n, 256);
+	d->e[d->n++] = *e;
+}
+
+static uint64_t xlat_walks(void)
+{
+	uint64_t walks;
+
+	ck_assert_int_eq(amd_viommu_xlat_walks(E.fd, E.viommu, &walks), 0);
+	return walks;
+}
+
+/* A burst of 64 IO_PAGE_FAULTs from @addr; what amd_hw_events says. */
+static int evt_burst(uint64_t addr, unsigned int *logged)
+{
+	struct amd_event ev[64];
+
+	for (unsigned int i = 0; i < 64; i++)
+		ev[i] = (struct amd_event){
+			.code = AMD_EVT_IO_PAGE_FAULT, .devid = VIRT_ID,
+			.domid = GDOM_ID, .flags = AMD_EVT_F_RW,
+			.addr = addr + i * PAGE,
+		};
+	return amd_hw_events(E.hw, ev, 64, logged);
+}
+
+/* Take 64 entries from @el: the events of evt_burst(@addr), in order. */
+static void evt_drain_check(struct amd_guest_ring *el, uint64_t addr)
+{
+	static struct drained d;
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(amd_guest_log_drain(el, 64, 0, drain_take, &d), 64);
+	for (unsigned int i = 0; i < 64; i++)
+		ck_assert_uint_eq(d.e[i].q1, addr + i * PAGE);
+}
+
+static void evt_drain_empty(struct amd_guest_ring *el)
+{
+	static struct drained d;
+
+	ck_assert_int_eq(amd_guest_log_drain(el, 64, 0, drain_take, &d), 0);
+}
+
+/*
+ * The page ops keep a log page's translation with the parent's unmap
+ * generation: a later burst to the page does not walk, an unmap anywhere
+ * in the parent makes the next one walk, an IOAS_UNMAP of the log page
+ * itself gives the next burst the host fault it gets without the cache
+ * (log stopped, nothing written to the page that was unmapped), and after
+ * a remap (to other memory) and a restart the new translation is found
+ * and kept.
+ */
+START_TEST(xlat_cache_unmap)
+{
+	const uint64_t new_page = 18;	/* unused by the other windows */
+	uint64_t walks, ring_faults, dma_faults;
+	static uint8_t before[PAGE];
+	struct amd_guest_ring el;
+	unsigned int logged;
+	char report[2048];
+
+	env_setup(NULL, false, true, true);
+	ring(&el, AMD_RING_EVT, EVT_GPA);
+	walks = xlat_walks();
+	ck_assert_int_eq(evt_burst(0x1000000, &logged), 0);
+	ck_assert_uint_eq(logged, 64);
+	ck_assert_uint_eq(xlat_walks(), walks + 1);
+	evt_drain_check(&el, 0x1000000);
+	ck_assert_int_eq(evt_burst(0x2000000, &logged), 0);
+	ck_assert_uint_eq(xlat_walks(), walks + 1);
+	evt_drain_check(&el, 0x2000000);
+
+	/* An unmap elsewhere: the generation moved, so one walk again. */
+	ck_assert_int_eq(ioas_unmap(E.fd, E.ioas, SEM_GPA, PAGE, NULL), 0);
+	ck_assert_int_eq(evt_burst(0x3000000, &logged), 0);
+	ck_assert_uint_eq(xlat_walks(), walks + 2);
+	ck_assert_int_eq(evt_burst(0x4000000, &logged), 0);
+	ck_assert_uint_eq(xlat_walks(), walks + 2);
+	evt_drain_check(&el, 0x3000000);
+	evt_drain_check(&el, 0x4000000);
+	evt_drain_empty(&el);
+
+	/* The log page itself: the kept translation must not be used. */
+	ck_assert_int_eq(ioas_unmap(E.fd, E.ioas, EVT_GPA, PAGE, NULL), 0);
+	memcpy(before, gva(EVT_GPA), PAGE);
+	ck_assert_int_eq(evt_burst(0x5000000, &logged), -EFAULT);
+	ck_assert_uint_eq(logged, 0);
+	ck_assert(!(amd_guest_status_read(E.vf) & AMD_STS_EVT_RUN));
+	ck_assert_int_eq(amd_viommu_host_faults(E.iommu, &ring_faults,
+						&dma_faults), 0);
+	ck_assert_uint_eq(ring_faults, 1);
+	/* Four bursts went in: the 256-entry log's tail is back at 0. */
+	ck_assert_uint_eq(stats().last_fault_gpa, EVT_GPA);
+	ck_assert_uint_eq(stats().dropped[AMD_RING_EVT], 64);
+	ck_assert_uint_eq(reg(AMD_VF_EVT_TAIL), 0);
+	ck_assert_int_eq(memcmp(before, gva(EVT_GPA), PAGE), 0);
+	/* Stopped: the next burst is dropped without touching memory. */
+	ck_assert_int_eq(evt_burst(0x6000000, &logged), -EAGAIN);
+	ck_assert_int_eq(memcmp(before, gva(EVT_GPA), PAGE), 0);
+	ck_assert_msg(isim_check(E.m, report, sizeof(report)) == 0, "%s",
+		      report);
+
+	/* Remapped to another page and restarted: that page is written. */
+	ck_assert_int_eq(ioas_map_fixed(E.fd, E.ioas, E.ram + new_page * PAGE,
+					PAGE, EVT_GPA), 0);
+	control_toggle(CTL_EVT_LOG_EN);
+	ck_assert(amd_guest_status_read(E.vf) & AMD_STS_EVT_RUN);
+	amd_guest_ring_init(&el, E.vf, AMD_RING_EVT, E.ram + new_page * PAGE,
+			    8);
+	walks = xlat_walks();
+	ck_assert_int_eq(evt_burst(0x7000000, &logged), 0);
+	ck_assert_uint_eq(logged, 64);
+	ck_assert_uint_eq(xlat_walks(), walks + 1);
+	ck_assert_int_eq(evt_burst(0x8000000, &logged), 0);
+	ck_assert_uint_eq(xlat_walks(), walks + 1);
+	ck_assert_int_eq(memcmp(before, gva(EVT_GPA), PAGE), 0);
+	evt_drain_check(&el, 0x7000000);
+	evt_drain_check(&el, 0x8000000);
+	evt_drain_empty(&el);
+	ck_assert_int_eq(amd_viommu_host_faults(E.iommu, &ring_faults,
+						&dma_faults), 0);
+	ck_assert_uint_eq(ring_faults, 1);
+	ck_assert_msg(isim_check(E.m, report, sizeof(report)) == 0, "%s",
+		      report);
+	env_teardown();
+}
+END_TEST
+
 /* ------------------------------------------------ faults and requests */
 
 START_TEST(page_request_paths)
@@ -1721,6 +1860,7 @@ static Suite *amd_viommu_suite(void)
 	tcase_add_test(tc, ring_in_program_memory);
 	tcase_add_test(tc, scattered_ring);
 	tcase_add_test(tc, event_bursts);
+	tcase_add_test(tc, xlat_cache_unmap);
 	tcase_add_test(tc, page_request_paths);
 	tcase_add_test(tc, fail_nth_sweep);
 	tcase_set_timeout(tc, 60);

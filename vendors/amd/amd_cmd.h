@@ -6,7 +6,8 @@
  * PPR-log entries into decoded structs and back, field by field, and
  * gives a guest driver what it needs to use a vIOMMU's rings: push
  * commands and ring the tail, wait for a COMPLETION_WAIT semaphore, pop
- * event and PPR entries and give the slots back.  The guest reaches its
+ * event and PPR entries one at a time or drain them up to the tail, and
+ * give the slots back.  The guest reaches its
  * head/tail/status registers through the VF page (vendors/amd/amd_hw.h)
  * and its rings through their host pointers; it never calls the model.
  */
@@ -113,6 +114,21 @@ static inline void amd_entry_to_bytes(const struct amd_entry *e, void *dst)
 	AMD_QWORD_IN_REG(q1);
 	memcpy(dst, &q0, sizeof(q0));
 	memcpy((uint8_t *)dst + 8, &q1, sizeof(q1));
+}
+
+/*
+ * The same image in one 16-byte store, from quadwords held in registers:
+ * for a writer that builds each entry in registers and stores it into a
+ * ring at once (the model's log writer), where the two 8-byte stores of
+ * amd_entry_to_bytes() would be twice the stores.
+ */
+typedef uint64_t amd_entry_vec __attribute__((vector_size(16)));
+
+static inline void amd_entry_store(uint64_t q0, uint64_t q1, void *dst)
+{
+	amd_entry_vec v = { amd_le64(q0), amd_le64(q1) };
+
+	memcpy(dst, &v, sizeof(v));
 }
 
 static inline void amd_entry_from_bytes(struct amd_entry *e, const void *src)
@@ -366,8 +382,9 @@ int amd_event_encode_full(const struct amd_event *ev, struct amd_entry *e);
 static inline bool amd_event_encode_fast(const struct amd_event *ev,
 					 struct amd_entry *e)
 {
-	if (ev->code != AMD_EVT_IO_PAGE_FAULT || ev->flags & AMD_EVT_F_GN ||
-	    ev->flags >> 12 || ev->pasid >> 20)
+	/* One test for all four conditions: a single branch per event. */
+	if ((uint32_t)(ev->code ^ AMD_EVT_IO_PAGE_FAULT) |
+	    (uint32_t)(ev->flags & (AMD_EVT_F_GN | 0xf000u)) | ev->pasid >> 20)
 		return false;
 	e->q0 = (uint64_t)AMD_EVT_IO_PAGE_FAULT << 60 |
 		(uint64_t)ev->flags << 48 | (uint64_t)ev->domid << 32 |
@@ -515,6 +532,63 @@ static inline int amd_guest_log_pop(struct amd_guest_ring *g,
 	g->next = (g->next + AMD_ENTRY_SIZE) & (g->size - 1);
 	atomic_store_explicit(g->head_reg, g->next, memory_order_release);
 	return 0;
+}
+
+/*
+ * Drain an event or PPR log the way Linux's iommu_poll_events() does: read
+ * the tail once (acquire); hand the entries from the head up to it, at
+ * most @max, to @fn in ring order, zeroing each slot after @fn saw it; and
+ * give them all back with one release store of the head at the end.
+ * Returns how many were taken: 0 when the log is empty (or @max is 0).  An
+ * entry whose code is still zero after @spins polls (the "interrupt before
+ * data" errata, as amd_guest_log_pop() meets it) ends the drain before
+ * it, the entries before it taken; -EBUSY, nothing taken, when it is the
+ * first.  @fn must not use the ring itself; the entry it gets lives only
+ * for the call.  Inline, and @fn with it where the caller names a function
+ * the compiler sees: then per entry the drain only loads the two
+ * quadwords, runs @fn on them in registers and zeroes the slot.
+ */
+static inline __attribute__((always_inline)) int
+amd_guest_log_drain(struct amd_guest_ring *g, unsigned int max,
+		    unsigned int spins,
+		    void (*fn)(void *arg, const struct amd_entry *e), void *arg)
+{
+	uint32_t mask = g->size - 1, head = g->next, tail, avail;
+	uint8_t *base = g->base;
+	_Atomic uint64_t *slot;
+	struct amd_entry e;
+	unsigned int n;
+	uint64_t late;
+
+	tail = (uint32_t)(atomic_load_explicit(g->tail_reg,
+			  memory_order_acquire) & AMD_PTR_MASK) & mask;
+	avail = ((tail - head) & mask) / AMD_ENTRY_SIZE;
+	if (avail > max)
+		avail = max;
+	for (n = 0; n < avail; n++) {
+		slot = (_Atomic uint64_t *)(base + head);
+		/* Code 0: not written yet (errata); the slow half polls. */
+		e.q0 = amd_le64(atomic_load_explicit(&slot[0],
+						     memory_order_acquire));
+		if (!(e.q0 >> 60)) {
+			/* Apart, so that the entry itself stays in registers. */
+			if (amd_guest_log_wait(slot, spins, &late))
+				break;
+			e.q0 = late;
+		}
+		e.q1 = amd_le64(atomic_load_explicit(&slot[1],
+						     memory_order_relaxed));
+		fn(arg, &e);
+		/* Zeroed, so that the next lap can tell "not yet written". */
+		atomic_store_explicit(&slot[0], 0, memory_order_relaxed);
+		atomic_store_explicit(&slot[1], 0, memory_order_relaxed);
+		head = (head + AMD_ENTRY_SIZE) & mask;
+	}
+	if (!n)
+		return avail ? -EBUSY : 0;
+	g->next = head;
+	atomic_store_explicit(g->head_reg, head, memory_order_release);
+	return (int)n;
 }
 
 uint64_t amd_guest_status_read(void *vf_page);

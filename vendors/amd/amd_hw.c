@@ -311,16 +311,34 @@ static int log_run_page(void *arg, uint8_t *page)
 {
 	struct log_run *run = arg;
 	/* Copies: the compiler cannot tell the ring stores leave them be. */
-	const struct log_src src = *run->src;
+	const struct amd_event *ev = run->src->ev;
+	const struct amd_entry *src = run->src->e;
 	unsigned int first = run->first, count = run->count, i;
 	uint8_t *p = page + run->off;
 	struct amd_entry e;
 
-	for (i = 0; i < count; i++) {
-		e = log_src_get(&src, first + i);
-		if (!amd_entry_code(&e))
-			break;
-		amd_entry_to_bytes(&e, p + i * AMD_ENTRY_SIZE);
+	/*
+	 * Each entry is built in registers and goes into the ring in one
+	 * store; the source kind is tested once, not per entry.
+	 */
+	if (ev) {
+		ev += first;
+		for (i = 0; i < count; i++) {
+			if (!amd_event_encode_fast(&ev[i], &e)) {
+				e = event_encode_slow(&ev[i]);
+				if (!amd_entry_code(&e))
+					break;
+			}
+			amd_entry_store(e.q0, e.q1, p + i * AMD_ENTRY_SIZE);
+		}
+	} else {
+		src += first;
+		for (i = 0; i < count; i++) {
+			e = src[i];
+			if (!amd_entry_code(&e))
+				break;
+			amd_entry_store(e.q0, e.q1, p + i * AMD_ENTRY_SIZE);
+		}
 	}
 	run->done = i;
 	run->ran = true;

@@ -526,32 +526,61 @@ static int gpa_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
 }
 
 /*
- * The model's direct view of one ring page (struct amd_hw_page_ops): the
- * same walk as gpa_access, but @fn runs inside it, under the domain's
- * read lock, on the frame's own bytes.  So the model translates a ring
- * page once for all its entries, and an IOAS_UNMAP of the page (which
- * takes that lock for writing, and unpins only after it) waits for @fn
- * instead of freeing the frame under it; the next access then finds no
- * translation and the model reports its hardware error.
+ * The model's direct view of one ring page (struct amd_hw_page_ops): @fn
+ * runs on the frame's own bytes under the nesting parent's read lock, so
+ * the model translates a ring page once for all its entries, and an
+ * IOAS_UNMAP of the page (which takes that lock for writing, and unpins
+ * only after it) waits for @fn instead of freeing the frame under it; the
+ * next access then finds no translation and the model reports its
+ * hardware error.
+ *
+ * The translation is kept (av->xlat) with the domain's unmap generation,
+ * so an access to a page seen before costs the read lock and a compare:
+ * under the lock, an unchanged generation means no unmap removed anything
+ * since the walk that found the frame, so the page is still mapped to it
+ * and the frame still pinned.  The generation kept is the one read under
+ * the lock just before that walk, not during it (the walk takes the lock
+ * itself, and the callback of iommufd_domain_read_locked must not take it
+ * again): generations only grow, so a later equal reading proves that no
+ * unmap ran between the earlier reading and now, a span the walk lies in.
+ * An unmap in between leaves the kept generation behind, and the next
+ * access walks again.
  */
 struct gpa_page {
-	struct isim_machine *m;
+	struct amd_viommu *av;
+	struct amd_page_xlat *slot;
 	uint64_t gpa;
-	bool write;
+	uint64_t gen;		/* read before the walk, on a miss */
+	int need;		/* IOMMUFD_DOMAIN_READ or _WRITE */
 	int (*fn)(void *arg, uint8_t *host);
 	void *arg;
 	int rc;
 };
 
+/* The kept translation, if it is still good: a miss returns 1. */
+static int gpa_page_cached(void *arg, uint64_t gen)
+{
+	struct gpa_page *x = arg;
+	const struct amd_page_xlat *t = x->slot;
+
+	if (t->gen != gen || t->gpa != x->gpa || !(t->prot & x->need)) {
+		x->gen = gen;
+		return 1;
+	}
+	x->rc = x->fn(x->arg, t->host);
+	return 0;
+}
+
+/* The walk: the first mapped run of the page, under the read lock. */
 static int gpa_page_piece(void *arg, uint64_t iova, uint64_t pa, uint64_t len,
 			  int prot)
 {
 	struct gpa_page *x = arg;
-	int need = x->write ? IOMMUFD_DOMAIN_WRITE : IOMMUFD_DOMAIN_READ;
-	unsigned shift = isim_phys_page_shift(x->m->phys);
+	struct isim_machine *m = x->av->core.ictx->m;
+	unsigned shift = isim_phys_page_shift(m->phys);
 	struct isim_frame_info fi;
 
-	if (iova != x->gpa || len < AMD_PAGE_SIZE || !(prot & need)) {
+	if (iova != x->gpa || len < AMD_PAGE_SIZE || !(prot & x->need)) {
 		x->rc = -EFAULT;
 		return 1;
 	}
@@ -561,13 +590,19 @@ static int gpa_page_piece(void *arg, uint64_t iova, uint64_t pa, uint64_t len,
 	 * mapping for a write) takes the copying path, which reports it.
 	 */
 	if ((1u << shift) != AMD_PAGE_SIZE ||
-	    isim_phys_frame(x->m->phys, pa >> shift, &fi) ||
+	    isim_phys_frame(m->phys, pa >> shift, &fi) ||
 	    fi.state != ISIM_FRAME_ALLOCATED || !fi.host ||
 	    !(fi.host_flags & ISIM_HOST_DIRECT) ||
-	    (x->write && (fi.host_flags & ISIM_HOST_RDONLY))) {
+	    (x->need == IOMMUFD_DOMAIN_WRITE &&
+	     (fi.host_flags & ISIM_HOST_RDONLY))) {
 		x->rc = -EOPNOTSUPP;
 		return 1;
 	}
+	if (fi.host_flags & ISIM_HOST_RDONLY)
+		prot &= ~IOMMUFD_DOMAIN_WRITE;
+	*x->slot = (struct amd_page_xlat){
+		.gen = x->gen, .gpa = x->gpa, .host = fi.host, .prot = prot,
+	};
 	x->rc = x->fn(x->arg, fi.host);
 	return 1;	/* the first run decides */
 }
@@ -576,14 +611,19 @@ static int gpa_page_access(void *ctx, uint64_t gpa, bool write,
 			   int (*fn)(void *arg, uint8_t *host), void *arg)
 {
 	struct amd_viommu *av = ctx;
+	struct iommufd_domain *domain = av->core.hwpt->common.domain;
 	struct gpa_page x = {
-		.m = av->core.ictx->m, .gpa = gpa, .write = write,
-		.fn = fn, .arg = arg, .rc = -EFAULT,
+		.av = av, .gpa = gpa, .fn = fn, .arg = arg, .rc = -EFAULT,
+		.slot = &av->xlat[gpa / AMD_PAGE_SIZE % AMD_XLAT_SLOTS],
+		.need = write ? IOMMUFD_DOMAIN_WRITE : IOMMUFD_DOMAIN_READ,
 	};
 
-	if (iommufd_domain_for_each(av->core.hwpt->common.domain, gpa,
-				    gpa + AMD_PAGE_SIZE - 1, gpa_page_piece,
-				    &x) != 1)
+	if (!iommufd_domain_read_locked(domain, gpa_page_cached, &x))
+		return x.rc;
+	/* Nothing kept, or kept before an unmap: walk (x.gen is set). */
+	atomic_fetch_add_explicit(&av->xlat_walks, 1, memory_order_relaxed);
+	if (iommufd_domain_for_each(domain, gpa, gpa + AMD_PAGE_SIZE - 1,
+				    gpa_page_piece, &x) != 1)
 		return -EFAULT;
 	return x.rc;
 }

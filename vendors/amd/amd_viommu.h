@@ -21,5 +21,12 @@ int amd_viommu_ppr_responses(struct isim_device *dev,
 			     struct amd_ppr_response *last, uint64_t *count);
 int amd_viommu_host_faults(struct isim_iommu *iommu, uint64_t *ring,
 			   uint64_t *dma);
+/*
+ * How many times the ring-page accesses of a vIOMMU's model walked the
+ * nesting parent's page table: once for a page not seen before or seen
+ * before an unmap, the kept translation serving every other access.
+ */
+int amd_viommu_xlat_walks(struct isim_fd *fd, uint32_t viommu_id,
+			  uint64_t *walks);
 
 #endif

@@ -46,6 +46,28 @@ struct amd_dev_state {
 	struct amd_ppr_response last;
 };
 
+/*
+ * A ring page's translation, as the page ops found it by walking the
+ * nesting parent: the host bytes of the 4 KiB GPA page at @gpa, the
+ * access it allows (IOMMUFD_DOMAIN_READ/WRITE, less WRITE where the frame
+ * is mapped read-only on the host), and the domain's unmap generation read
+ * under the read lock before that walk.  Valid while the domain's
+ * generation still equals @gen (0: never filled); see gpa_page_access().
+ */
+struct amd_page_xlat {
+	uint64_t gen;
+	uint64_t gpa;
+	uint8_t *host;
+	int prot;
+};
+
+/*
+ * Direct-mapped by GPA page number: a ring of up to 128 pages (512 KiB,
+ * the largest) keeps every page of its lap, and the rings of a guest sit
+ * apart, so a log written lap after lap walks no more after the first.
+ */
+#define AMD_XLAT_SLOTS		128
+
 struct amd_viommu {
 	struct iommufd_viommu core;
 	struct amd_iommu_inst *inst;
@@ -59,6 +81,14 @@ struct amd_viommu {
 	/* The queue whose ALLOC programmed each ring last (it wins). */
 	struct amd_hw_queue *owner[AMD_RING_NR];
 	atomic_ulong ppr_rsp_orphans;	/* responses naming no vDEVICE */
+	/*
+	 * Ring-page translations the page ops keep.  Only the page ops use
+	 * them, and the model calls those with its mutex held: that mutex
+	 * serialises every access to the array.
+	 */
+	struct amd_page_xlat xlat[AMD_XLAT_SLOTS];
+	/* Walks of the nesting parent the page ops made: their misses. */
+	atomic_ulong xlat_walks;
 };
 
 extern const struct iommufd_viommu_ops amd_viommu_ops;

@@ -3,8 +3,8 @@
  * with no ioctl behind them.  Writing and reading back the guest's Control
  * register, which the VMM traps and forwards to the kernel in the real
  * design, and inspection for tests, the CLI and benchmarks: the model
- * behind a vIOMMU, the page-request responses a device got and the faults
- * the host saw.  Each looks its object up as an ioctl would and checks it
+ * behind a vIOMMU, the page-request responses a device got, the faults
+ * the host saw and how often the ring accesses walked the nesting parent.  Each looks its object up as an ioctl would and checks it
  * belongs to this driver (amd_viommu_private.h).
  */
 #include "config.h"
@@ -115,5 +115,17 @@ int amd_viommu_host_faults(struct isim_iommu *iommu, uint64_t *ring,
 	inst = isim_iommu_priv(iommu);
 	*ring = atomic_load(&inst->host_ring_faults);
 	*dma = atomic_load(&inst->host_dma_faults);
+	return 0;
+}
+
+int amd_viommu_xlat_walks(struct isim_fd *fd, uint32_t viommu_id,
+			  uint64_t *walks)
+{
+	struct amd_viommu *av = amd_viommu_get(fd, viommu_id);
+
+	if (IS_ERR(av))
+		return (int)PTR_ERR(av);
+	*walks = atomic_load_explicit(&av->xlat_walks, memory_order_relaxed);
+	iommufd_put_object(&fd->ictx, &av->core.obj);
 	return 0;
 }
