@@ -429,24 +429,7 @@ int bench_amd(const struct bench_opts *o)
 		  0.7 },
 	};
 	unsigned long n = bench_n(o, AMD_DEFAULT_N);
-	double base = bench_best_of(ring_baseline, n, o->reps), v;
-	int rc = 0;
 
-	if (base < 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		if (rows[i].min_throughput > 0) {
-			rc |= bench_rows_against("amd", &rows[i], 1, n, o->reps,
-						 "ck_ring spsc", base);
-			continue;
-		}
-		v = bench_best_of(rows[i].fn, n, o->reps);
-		if (v < 0) {
-			fprintf(stderr, "amd: %s failed\n", rows[i].what);
-			rc = 1;
-			continue;
-		}
-		bench_row("amd", rows[i].what, n, v, "ck_ring spsc", base);
-	}
-	return rc;
+	return bench_rows_against("amd", rows, sizeof(rows) / sizeof(rows[0]),
+				  n, o->reps, "ck_ring spsc", ring_baseline);
 }

@@ -49,25 +49,25 @@ const char *bench_target(char *buf, size_t len, bool met, const char *fmt,
 /* One measurement: ns per operation over @n operations, or < 0 on failure. */
 typedef double (*bench_fn)(unsigned long n);
 
-/* The best (lowest) of @reps runs of @fn, or -1 if any run failed. */
-double bench_best_of(bench_fn fn, unsigned long n, unsigned reps);
-
 /* A row held to a share of the baseline's throughput. */
 struct bench_rows_spec {
 	const char *what;
 	bench_fn fn;
-	double min_throughput;	/* of the baseline's */
+	double min_throughput;	/* of the baseline's; 0: no target */
 };
 
 /*
- * Measure each of @rows best-of-@reps over @n operations and print it
- * against the baseline @baseline (@base ns per op) with the target
- * "ratio<=1/min_throughput".  Returns 0, or 1 if a row failed (the
- * failure is reported on stderr and the other rows still run).
+ * Measure the baseline @base_fn (named @baseline) and each of @rows over
+ * @n operations, in turns, @reps rounds of baseline then every row, and
+ * keep each one's best: a stretch of time when the machine is slower then
+ * touches the baseline and the rows alike instead of one of them.  Each
+ * row is printed against the baseline with the target
+ * "ratio<=1/min_throughput" (none when min_throughput is 0).  Returns 0,
+ * or 1 if the baseline or a row failed (reported on stderr).
  */
 int bench_rows_against(const char *bench, const struct bench_rows_spec *rows,
 		       size_t nrows, unsigned long n, unsigned reps,
-		       const char *baseline, double base);
+		       const char *baseline, bench_fn base_fn);
 
 /* IOAS helpers over isim_ioctl (bench/ioas.c); 0 or -errno. */
 int bench_ioas_alloc(struct isim_fd *fd, uint32_t *out_id);
