@@ -196,7 +196,7 @@ static bool put_locked(struct isim_phys *phys, uint64_t pfn)
 
 #if defined(__GNUC__)
 /*
- * Pin words go sixteen at a time through the GNU vector extension while
+ * Pin words go 64 at a time through the GNU vector extension while
  * every word of the block may simply be bumped by one (allocated, count
  * not full) or dropped by one (allocated, count not zero); a block that
  * breaks the rule is left to the word-by-word loop, which reports it.
@@ -204,36 +204,42 @@ static bool put_locked(struct isim_phys *phys, uint64_t pfn)
  * (pin) or 1 -> 0 (unpin) to *@edge.
  */
 typedef uint32_t pin_v4 __attribute__((vector_size(16)));
-#define PIN_BLOCK 16
+#define PIN_BLOCK 64
 
 static size_t pin_words_fast(uint32_t *w, size_t n, int delta,
 			     uint64_t *edge)
 {
-	const pin_v4 alloc = { PIN_ALLOCATED, PIN_ALLOCATED, PIN_ALLOCATED,
-			       PIN_ALLOCATED };
-	const pin_v4 max = alloc - 1, zero = { 0 };
-	const pin_v4 limit = delta > 0 ? max : zero;
-	const pin_v4 edge_at = delta > 0 ? zero : zero + 1;
+	/*
+	 * A word may move iff it lies in [lo, lo + PIN_COUNT_MAX): allocated
+	 * with a count that is not full (pin, lo = PIN_ALLOCATED) or not
+	 * zero (unpin, lo = PIN_ALLOCATED + 1).  A word equal to lo is the
+	 * edge: a first pin, or a last unpin.
+	 */
+	const pin_v4 zero = { 0 };
+	const pin_v4 lo = zero + PIN_ALLOCATED + (delta < 0);
+	const pin_v4 span = zero + PIN_COUNT_MAX;
 	const pin_v4 step = zero + (uint32_t)delta;
+	pin_v4 edges = zero;
 	size_t i;
 
 	for (i = 0; i + PIN_BLOCK <= n; i += PIN_BLOCK) {
-		pin_v4 x[PIN_BLOCK / 4], bad = zero, edges = zero;
+		pin_v4 bad = zero, at_edge = zero, x;
 
-		for (unsigned j = 0; j < PIN_BLOCK / 4; j++) {
-			memcpy(&x[j], w + i + 4 * j, sizeof(x[j]));
-			bad |= (x[j] & alloc) ^ alloc;
-			bad |= (pin_v4)((x[j] & max) == limit);
-			edges -= (pin_v4)((x[j] & max) == edge_at);
+		for (unsigned j = 0; j < PIN_BLOCK; j += 4) {
+			memcpy(&x, w + i + j, sizeof(x));
+			bad |= (pin_v4)(x - lo >= span);
+			at_edge -= (pin_v4)(x == lo);
 		}
 		if (bad[0] | bad[1] | bad[2] | bad[3])
 			break;
-		for (unsigned j = 0; j < PIN_BLOCK / 4; j++) {
-			x[j] += step;
-			memcpy(w + i + 4 * j, &x[j], sizeof(x[j]));
+		for (unsigned j = 0; j < PIN_BLOCK; j += 4) {
+			memcpy(&x, w + i + j, sizeof(x));
+			x += step;
+			memcpy(w + i + j, &x, sizeof(x));
 		}
-		*edge += (uint64_t)edges[0] + edges[1] + edges[2] + edges[3];
+		edges += at_edge;
 	}
+	*edge += (uint64_t)edges[0] + edges[1] + edges[2] + edges[3];
 	return i;
 }
 #else
