@@ -32,16 +32,10 @@ static bool contig_block(const uint64_t *pfns, size_t n)
 	return n < 2 || isim_pfn_run_len(pfns, n) == n;
 }
 
-/* Length of the run of consecutive frames starting at pfns[i]. */
-static size_t run_length(const uint64_t *pfns, size_t n, size_t i)
-{
-	return isim_pfn_run_len(pfns + i, n - i);
-}
-
 /* Build runs on the fly; a second run is the first break. */
 static bool contig_runs_of_array(const uint64_t *pfns, size_t n)
 {
-	return n == 0 || run_length(pfns, n, 0) == n;
+	return isim_pfn_run_len(pfns, n) == n;
 }
 
 bool isim_contig_pfns(enum isim_contig_algo algo, const uint64_t *pfns,
@@ -64,24 +58,6 @@ bool isim_contig_runs(const struct isim_pfn_run *runs, size_t nruns)
 		if (runs[i].pfn != runs[i - 1].pfn + runs[i - 1].npages)
 			return false;
 	return true;
-}
-
-size_t isim_pfns_to_runs(const uint64_t *pfns, size_t n,
-			 struct isim_pfn_run *runs, size_t max_runs)
-{
-	size_t nruns = 0;
-
-	for (size_t i = 0; i < n;) {
-		size_t len = run_length(pfns, n, i);
-
-		if (nruns < max_runs) {
-			runs[nruns].pfn = pfns[i];
-			runs[nruns].npages = len;
-		}
-		nruns++;
-		i += len;
-	}
-	return nruns;
 }
 
 static const char *const algo_names[] = {

@@ -16,15 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* struct isim_pfn_run and isim_pfns_to_runs live with the run scan. */
+#include "sim/lib/pfn_run.h"
+
 enum isim_contig_algo {
 	ISIM_CONTIG_PER_PAGE,	/* the kernel's loop; the default */
 	ISIM_CONTIG_BLOCK,	/* block-wise branch-free scan */
 	ISIM_CONTIG_RUNS,	/* run-length over pfn runs */
-};
-
-struct isim_pfn_run {
-	uint64_t pfn;
-	uint64_t npages;
 };
 
 /* Whether pfns[0..n) are consecutive frames; true for n <= 1.  An unknown
@@ -35,15 +33,6 @@ bool isim_contig_pfns(enum isim_contig_algo algo, const uint64_t *pfns,
 /* True iff every run starts right after the previous one ends; true for
  * nruns <= 1.  Runs of 0 pages are allowed and chain like any other. */
 bool isim_contig_runs(const struct isim_pfn_run *runs, size_t nruns);
-
-/*
- * Compress pfns[0..n) into maximal runs of consecutive frames.  Writes at
- * most @max_runs entries (@runs may be NULL when it is 0) and returns how
- * many runs the array needs, as snprintf does, so a caller can size the
- * output with a first call.
- */
-size_t isim_pfns_to_runs(const uint64_t *pfns, size_t n,
-			 struct isim_pfn_run *runs, size_t max_runs);
 
 /* "per-page", "block", "runs"; NULL for a value outside the enum. */
 const char *isim_contig_algo_name(enum isim_contig_algo a);

@@ -157,27 +157,32 @@ static void run_unpin(struct iopt_pages *pages, uint64_t pfn, uint64_t n)
 	isim_vm_unpin_run(pages->m->vm, pfn, n);
 }
 
-/* Insert the PFNs of indices [first, first + n) as runs. */
+/*
+ * Record @nruns pinned runs from index @first on.  On failure the runs not
+ * recorded are unpinned here and -ENOMEM returned; the recorded ones are
+ * the caller's to remove.
+ */
 static int runs_insert(struct iopt_pages *pages, uint64_t first,
-		       const uint64_t *pfns, uint64_t n)
+		       const struct isim_pfn_run *runs, size_t nruns)
 {
-	uint64_t i = 0;
+	uint64_t idx = first;
 
-	while (i < n) {
-		struct iopt_pfn_run *run;
-		uint64_t j = i + isim_pfn_run_len(pfns + i, n - i);
+	for (size_t k = 0; k < nruns; k++) {
+		struct iopt_pfn_run *run = isim_kzalloc(sizeof(*run));
 
-		run = isim_kzalloc(sizeof(*run));
-		if (!run)
+		if (!run) {
+			for (; k < nruns; k++)
+				run_unpin(pages, runs[k].pfn, runs[k].npages);
 			return -ENOMEM;
-		run->node.start = first + i;
-		run->node.last = first + j - 1;
-		run->pfn = pfns[i];
+		}
+		run->node.start = idx;
+		run->node.last = idx + runs[k].npages - 1;
+		run->pfn = runs[k].pfn;
 		isim_itree_insert(&pages->pfn_runs, &run->node);
 		isim_trace(&pages->m->trace, "pages.pin", "pfn=%#llx n=%llu",
 			   (unsigned long long)run->pfn,
-			   (unsigned long long)(j - i));
-		i = j;
+			   (unsigned long long)runs[k].npages);
+		idx += runs[k].npages;
 	}
 	return 0;
 }
@@ -281,45 +286,42 @@ static int pages_pin_range(struct iopt_pages *pages, uint64_t first,
 			   uint64_t last)
 {
 	uint64_t ps = page_size_of(pages);
-	uint64_t *pfns;
-	uint64_t idx;
+	struct isim_pfn_run *runs;
+	uint64_t *pfns, idx;
+	size_t nruns;
 	int rc = 0;
 
 	pfns = isim_kcalloc(PIN_CHUNK, sizeof(*pfns));
-	if (!pfns)
+	runs = pfns ? isim_kcalloc(PIN_CHUNK, sizeof(*runs)) : NULL;
+	if (!runs) {
+		free(pfns);
 		return -ENOMEM;
+	}
 	for (idx = first; idx <= last && !rc;) {
 		uint64_t n = last - idx + 1;
 
 		if (n > PIN_CHUNK)
 			n = PIN_CHUNK;
-		if (pages->type == IOPT_ADDRESS_USER)
+		if (pages->type == IOPT_ADDRESS_USER) {
 			rc = pages_check_source(pages, pages->uptr + idx * ps,
 						n);
-		if (rc)
-			break;
-		if (pages->type == IOPT_ADDRESS_USER)
-			rc = isim_vm_pin(pages->m->vm, pages->uptr + idx * ps,
-					 n, pages->writable, pfns);
-		else
+			if (!rc)
+				rc = isim_vm_pin_runs(pages->m->vm,
+						      pages->uptr + idx * ps, n,
+						      pages->writable, pfns,
+						      runs, &nruns);
+		} else {
 			rc = isim_vm_pin_file(pages->m->vm, pages->fd,
 					      pages->start + idx * ps, n,
 					      pages->writable, pfns);
+			nruns = rc ? 0 : isim_pfns_to_runs(pfns, n, runs, n);
+		}
 		if (rc)
 			break;
-		rc = runs_insert(pages, idx, pfns, n);
-		if (rc) {
-			/* Frames whose runs were not recorded: unpin here. */
-			for (uint64_t i = 0; i < n; i++) {
-				struct isim_itree_node *r =
-					isim_itree_iter_first(&pages->pfn_runs,
-							      idx + i, idx + i);
-				if (!r)
-					run_unpin(pages, pfns[i], 1);
-			}
-		}
+		rc = runs_insert(pages, idx, runs, nruns);
 		idx += n;
 	}
+	free(runs);
 	free(pfns);
 	if (rc && idx > first)
 		runs_remove(pages, first, idx - 1 < last ? idx - 1 : last);

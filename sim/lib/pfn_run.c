@@ -95,3 +95,21 @@ void isim_pfn_run_fill(uint64_t *out, uint64_t pfn, size_t n)
 	for (size_t i = fill_pairs(out, pfn, n); i < n; i++)
 		out[i] = pfn + i;
 }
+
+size_t isim_pfns_to_runs(const uint64_t *pfns, size_t n,
+			 struct isim_pfn_run *runs, size_t max_runs)
+{
+	size_t nruns = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = isim_pfn_run_len(pfns + i, n - i);
+
+		if (nruns < max_runs) {
+			runs[nruns].pfn = pfns[i];
+			runs[nruns].npages = len;
+		}
+		nruns++;
+		i += len;
+	}
+	return nruns;
+}

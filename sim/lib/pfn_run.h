@@ -11,10 +11,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Frames pfn .. pfn + npages - 1. */
+struct isim_pfn_run {
+	uint64_t pfn;
+	uint64_t npages;
+};
+
 /* How many of pfns[0..n) continue pfns[0] one frame at a time; 0 if n is. */
 size_t isim_pfn_run_len(const uint64_t *pfns, size_t n);
 
 /* Write the run pfn, pfn + 1, ... into out[0..n). */
 void isim_pfn_run_fill(uint64_t *out, uint64_t pfn, size_t n);
+
+/*
+ * Compress pfns[0..n) into maximal runs of consecutive frames.  Writes at
+ * most @max_runs entries (@runs may be NULL when it is 0) and returns how
+ * many runs the array needs, as snprintf does, so a caller can size the
+ * output with a first call.
+ */
+size_t isim_pfns_to_runs(const uint64_t *pfns, size_t n,
+			 struct isim_pfn_run *runs, size_t max_runs);
 
 #endif

@@ -408,14 +408,14 @@ static int pin_failure(const struct isim_phys *phys, uint64_t pfn)
 	return w && (*w & PIN_ALLOCATED) ? -ENOMEM : -EFAULT;
 }
 
-int isim_phys_pin(struct isim_phys *phys, uint64_t pfn, size_t count)
+/* Pin pfn .. pfn + count - 1, all or nothing. */
+static int pin_range_locked(struct isim_phys *phys, uint64_t pfn, size_t count)
 {
 	size_t done = 0, run, got;
 	int rc = 0;
 
 	if (count > phys->nframes || pfn > phys->nframes - count)
 		return -EFAULT;
-	pthread_rwlock_wrlock(&phys->lock);
 	while (done < count) {
 		run = block_left(phys, pfn + done, count - done);
 		got = pin_run_locked(phys, pfn + done, run);
@@ -430,20 +430,54 @@ int isim_phys_pin(struct isim_phys *phys, uint64_t pfn, size_t count)
 			run = block_left(phys, pfn + i, done - i);
 			unpin_run_locked(phys, pfn + i, run);
 		}
+	return rc;
+}
+
+static void unpin_range_locked(struct isim_phys *phys, uint64_t pfn,
+			       size_t count)
+{
+	size_t run;
+
+	for (size_t i = 0; i < count; i += run) {
+		run = block_left(phys, pfn + i, count - i);
+		unpin_run_locked(phys, pfn + i, run);
+	}
+}
+
+int isim_phys_pin(struct isim_phys *phys, uint64_t pfn, size_t count)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&phys->lock);
+	rc = pin_range_locked(phys, pfn, count);
 	pthread_rwlock_unlock(&phys->lock);
 	return rc;
 }
 
 void isim_phys_unpin(struct isim_phys *phys, uint64_t pfn, size_t count)
 {
-	size_t run;
+	pthread_rwlock_wrlock(&phys->lock);
+	unpin_range_locked(phys, pfn, count);
+	pthread_rwlock_unlock(&phys->lock);
+}
+
+int isim_phys_pin_runs(struct isim_phys *phys,
+		       const struct isim_pfn_run *runs, size_t nruns)
+{
+	size_t i;
+	int rc = 0;
 
 	pthread_rwlock_wrlock(&phys->lock);
-	for (size_t i = 0; i < count; i += run) {
-		run = block_left(phys, pfn + i, count - i);
-		unpin_run_locked(phys, pfn + i, run);
+	for (i = 0; i < nruns; i++) {
+		rc = pin_range_locked(phys, runs[i].pfn, runs[i].npages);
+		if (rc)
+			break;
 	}
+	if (rc)
+		while (i--)
+			unpin_range_locked(phys, runs[i].pfn, runs[i].npages);
 	pthread_rwlock_unlock(&phys->lock);
+	return rc;
 }
 
 int isim_phys_pin_pfns(struct isim_phys *phys, const uint64_t *pfns, size_t n)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "iommufd-sim/sim.h"
+#include "sim/lib/pfn_run.h"
 
 struct isim_phys;
 struct isim_tracer;
@@ -113,6 +114,9 @@ int isim_phys_pin(struct isim_phys *phys, uint64_t pfn, size_t count);
 void isim_phys_unpin(struct isim_phys *phys, uint64_t pfn, size_t count);
 int isim_phys_pin_pfns(struct isim_phys *phys, const uint64_t *pfns,
 		       size_t n);
+/* The same for runs of frames, one pin call for them all. */
+int isim_phys_pin_runs(struct isim_phys *phys,
+		       const struct isim_pfn_run *runs, size_t nruns);
 void isim_phys_unpin_pfns(struct isim_phys *phys, const uint64_t *pfns,
 			  size_t n);
 

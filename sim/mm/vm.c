@@ -247,15 +247,16 @@ undo:
 	return rc;
 }
 
-int isim_vm_pin(struct isim_vm *vm, uint64_t va, size_t npages, bool write,
-		uint64_t *pfns)
+/*
+ * The checks every pin starts with; 1 when [va, va + npages pages) lies
+ * in one simulator region (the vm lock then held and *@r set), 0 when
+ * it does not (no lock held), or -errno.
+ */
+static int pin_begin(struct isim_vm *vm, uint64_t va, size_t npages,
+		     struct region **r)
 {
 	uint64_t end;
-	struct region *r;
-	int rc;
 
-	if (!npages)
-		return 0;
 	if (va & (vm->page_size - 1))
 		return -EINVAL;
 	if (npages > (UINT64_MAX - va) >> vm->shift)
@@ -264,28 +265,83 @@ int isim_vm_pin(struct isim_vm *vm, uint64_t va, size_t npages, bool write,
 	/* Where the kernel's pin_user_pages can fail for want of memory. */
 	if (isim_should_fail())
 		return -ENOMEM;
-
 	pthread_mutex_lock(&vm->lock);
-	r = region_find(vm, va);
-	if (r && end - rbase(r) <= r->len) {
-		size_t off = (size_t)(va - rbase(r)) >> vm->shift;
-
-		memcpy(pfns, r->pfns + off, npages * sizeof(*pfns));
-		rc = isim_phys_pin_pfns(vm->phys, pfns, npages);
-		pthread_mutex_unlock(&vm->lock);
-		goto out;
-	}
+	*r = region_find(vm, va);
+	if (*r && end - rbase(*r) <= (*r)->len)
+		return 1;
 	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
 
-	rc = vm_vma_check(vm, va, end, write);
+/* Pin memory outside the regions: a VMA check, then adoption. */
+static int pin_program(struct isim_vm *vm, uint64_t va, size_t npages,
+		       bool write, uint64_t *pfns)
+{
+	int rc = vm_vma_check(vm, va, va + ((uint64_t)npages << vm->shift),
+			      write);
+
 	if (rc)
-		goto out;
+		return rc;
 	pthread_mutex_lock(&vm->lock);
 	rc = pin_slow(vm, va, npages, pfns);
 	pthread_mutex_unlock(&vm->lock);
-out:
+	return rc;
+}
+
+/*
+ * Both pin calls: the PFNs into @pfns, and when @runs is given, also as
+ * runs (a region's frames then go straight from its own PFN array into
+ * runs, without a copy into @pfns).
+ */
+static int vm_pin(struct isim_vm *vm, uint64_t va, size_t npages, bool write,
+		  uint64_t *pfns, struct isim_pfn_run *runs, size_t *nruns)
+{
+	struct region *r;
+	int rc;
+
+	if (!npages)
+		return 0;
+	rc = pin_begin(vm, va, npages, &r);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		const uint64_t *own = r->pfns +
+				      ((size_t)(va - rbase(r)) >> vm->shift);
+
+		if (runs) {
+			*nruns = isim_pfns_to_runs(own, npages, runs, npages);
+			rc = isim_phys_pin_runs(vm->phys, runs, *nruns);
+		} else {
+			memcpy(pfns, own, npages * sizeof(*pfns));
+			rc = isim_phys_pin_pfns(vm->phys, pfns, npages);
+		}
+		pthread_mutex_unlock(&vm->lock);
+	} else {
+		rc = pin_program(vm, va, npages, write, pfns);
+		if (!rc && runs)
+			*nruns = isim_pfns_to_runs(pfns, npages, runs, npages);
+	}
 	vm_trace(vm, "mm.pin", "va=%#" PRIx64 " n=%zu write=%d rc=%d", va,
 		 npages, write, rc);
+	return rc;
+}
+
+int isim_vm_pin(struct isim_vm *vm, uint64_t va, size_t npages, bool write,
+		uint64_t *pfns)
+{
+	return vm_pin(vm, va, npages, write, pfns, NULL, NULL);
+}
+
+int isim_vm_pin_runs(struct isim_vm *vm, uint64_t va, size_t npages,
+		     bool write, uint64_t *scratch,
+		     struct isim_pfn_run *runs, size_t *nruns)
+{
+	int rc;
+
+	*nruns = 0;
+	rc = vm_pin(vm, va, npages, write, scratch, runs, nruns);
+	if (rc)
+		*nruns = 0;
 	return rc;
 }
 

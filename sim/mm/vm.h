@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "iommufd-sim/sim.h"
+#include "sim/lib/pfn_run.h"
 
 struct isim_phys;
 struct isim_tracer;
@@ -48,7 +49,17 @@ int isim_vm_free(struct isim_vm *vm, void *va);
 int isim_vm_pin(struct isim_vm *vm, uint64_t va, size_t npages, bool write,
 		uint64_t *pfns);
 /*
- * Drop one pin of each frame.  Every pin taken with isim_vm_pin or
+ * isim_vm_pin that hands out the pinned frames as runs of consecutive
+ * frames, in address order, into @runs (room for @npages) and their count
+ * into *@nruns (0 on error).  Memory of a simulator region is pinned from
+ * the region's own PFN array a run at a time; other memory goes through
+ * @scratch (room for @npages PFNs).
+ */
+int isim_vm_pin_runs(struct isim_vm *vm, uint64_t va, size_t npages,
+		     bool write, uint64_t *scratch,
+		     struct isim_pfn_run *runs, size_t *nruns);
+/*
+ * Drop one pin of each frame.  Every pin taken with isim_vm_pin(_runs) or
  * isim_vm_pin_file must be dropped here (never with isim_phys_unpin), in
  * any grouping: what matters is that each PFN is unpinned as often as it
  * was pinned.

@@ -435,6 +435,50 @@ START_TEST(adopt_program_memory)
 }
 END_TEST
 
+/* Runs out of a pin are the pinned PFNs compressed, region or not. */
+START_TEST(pin_runs_match_pfns)
+{
+	struct isim_machine *m = machine(4 * GiB, 4096, 0.5, 3);
+	size_t n = 300, nruns, total = 0;
+	uint64_t *pfns = calloc(n, sizeof(*pfns)), *scratch = calloc(n, 8);
+	struct isim_pfn_run *runs = calloc(n, sizeof(*runs));
+	char *adopted = aligned_alloc(4096, n * 4096);
+	void *va;
+
+	memset(adopted, 1, n * 4096);
+	ck_assert_int_eq(isim_mem_alloc(m, n * 4096, ISIM_BACKING_4K, &va), 0);
+	for (int k = 0; k < 2; k++) {
+		uint64_t at = k ? (uintptr_t)adopted : (uintptr_t)va;
+
+		ck_assert_int_eq(isim_vm_pin(m->vm, at, n, true, pfns), 0);
+		ck_assert_int_eq(isim_vm_pin_runs(m->vm, at, n, true, scratch,
+						  runs, &nruns), 0);
+		ck_assert_uint_eq(nruns, isim_pfns_to_runs(pfns, n, NULL, 0));
+		ck_assert_uint_gt(nruns, k ? 0 : 1);
+		total = 0;
+		for (size_t r = 0; r < nruns; r++)
+			for (uint64_t j = 0; j < runs[r].npages; j++)
+				ck_assert_uint_eq(pfns[total++],
+						  runs[r].pfn + j);
+		ck_assert_uint_eq(total, n);
+		isim_vm_unpin(m->vm, pfns, n);
+		isim_vm_unpin(m->vm, pfns, n);
+	}
+	ck_assert_int_eq(isim_vm_pin_runs(m->vm, (uintptr_t)va + 1, 1, true,
+					  scratch, runs, &nruns), -EINVAL);
+	ck_assert_uint_eq(nruns, 0);
+	ck_assert_uint_eq(isim_phys_total_pins(m->phys), 0);
+	ck_assert_int_eq(isim_mem_free(m, va), 0);
+	isim_vm_forget(m->vm, (uintptr_t)adopted, n * 4096);
+	assert_clean(m);
+	free(adopted);
+	free(runs);
+	free(scratch);
+	free(pfns);
+	isim_machine_free(m);
+}
+END_TEST
+
 /* A folio oracle as the preload library gives one: 2 MiB folios in a range. */
 struct folio_range {
 	uint64_t start, end;
@@ -922,6 +966,7 @@ int main(void)
 	tcase_add_test(tc, other_page_sizes);
 	tcase_add_test(tc, adopt_program_memory);
 	tcase_add_test(tc, adopt_hugetlb_folios);
+	tcase_add_test(tc, pin_runs_match_pfns);
 	tcase_add_test(tc, bad_program_memory);
 	tcase_add_test(tc, region_pins);
 	tcase_add_test(tc, pinned_survive_free);
