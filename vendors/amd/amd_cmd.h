@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -369,6 +370,13 @@ struct amd_event {
 	uint64_t addr;
 };
 
+/* The layout amd_event_encode_fast() reads two words of. */
+_Static_assert(offsetof(struct amd_event, devid) == 2 &&
+	       offsetof(struct amd_event, domid) == 4 &&
+	       offsetof(struct amd_event, pasid) == 8 &&
+	       offsetof(struct amd_event, flags) == 12,
+	       "struct amd_event layout");
+
 /* 0, or -EINVAL when a field does not fit its bits. */
 int amd_event_encode_full(const struct amd_event *ev, struct amd_entry *e);
 
@@ -382,6 +390,26 @@ int amd_event_encode_full(const struct amd_event *ev, struct amd_entry *e);
 static inline bool amd_event_encode_fast(const struct amd_event *ev,
 					 struct amd_entry *e)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/*
+	 * Bytes 0-15 of the struct as two words, for the fields that want
+	 * no more than a mask or a shift: DomainID in w0 bits 47:32 (where
+	 * the entry has it), PASID in w1 bits 31:0, flags in 47:32.  The
+	 * padding bytes read with them are masked or shifted out.
+	 */
+	uint64_t w0, w1;
+
+	if (ev->code != AMD_EVT_IO_PAGE_FAULT)
+		return false;
+	memcpy(&w0, ev, sizeof(w0));
+	memcpy(&w1, (const uint8_t *)ev + 8, sizeof(w1));
+	/* GN, a flag above bit 11 or a PASID above 20 bits: one test. */
+	if (w1 & ((uint64_t)(AMD_EVT_F_GN | 0xf000u) << 32 | 0xfff00000u))
+		return false;
+	/* Flags to bits 59:48 (tag shifted out), DomainID stays. */
+	e->q0 = ((w1 >> 32) << 48 | (uint64_t)AMD_EVT_IO_PAGE_FAULT << 60) |
+		(w0 & 0x0000ffff00000000ull) | ev->devid;
+#else
 	/* One test for all four conditions: a single branch per event. */
 	if ((uint32_t)(ev->code ^ AMD_EVT_IO_PAGE_FAULT) |
 	    (uint32_t)(ev->flags & (AMD_EVT_F_GN | 0xf000u)) | ev->pasid >> 20)
@@ -389,6 +417,7 @@ static inline bool amd_event_encode_fast(const struct amd_event *ev,
 	e->q0 = (uint64_t)AMD_EVT_IO_PAGE_FAULT << 60 |
 		(uint64_t)ev->flags << 48 | (uint64_t)ev->domid << 32 |
 		ev->devid;
+#endif
 	e->q1 = ev->addr;
 	return true;
 }
@@ -553,11 +582,10 @@ amd_guest_log_drain(struct amd_guest_ring *g, unsigned int max,
 		    unsigned int spins,
 		    void (*fn)(void *arg, const struct amd_entry *e), void *arg)
 {
-	uint32_t mask = g->size - 1, head = g->next, tail, avail;
-	uint8_t *base = g->base;
-	_Atomic uint64_t *slot;
+	uint32_t size = g->size, mask = size - 1, head = g->next, tail, avail;
+	uint8_t *base = g->base, *p, *end;
 	struct amd_entry e;
-	unsigned int n;
+	unsigned int n, k;
 	uint64_t late;
 
 	tail = (uint32_t)(atomic_load_explicit(g->tail_reg,
@@ -565,25 +593,46 @@ amd_guest_log_drain(struct amd_guest_ring *g, unsigned int max,
 	avail = ((tail - head) & mask) / AMD_ENTRY_SIZE;
 	if (avail > max)
 		avail = max;
-	for (n = 0; n < avail; n++) {
-		slot = (_Atomic uint64_t *)(base + head);
-		/* Code 0: not written yet (errata); the slow half polls. */
-		e.q0 = amd_le64(atomic_load_explicit(&slot[0],
-						     memory_order_acquire));
-		if (!(e.q0 >> 60)) {
-			/* Apart, so that the entry itself stays in registers. */
-			if (amd_guest_log_wait(slot, spins, &late))
-				break;
-			e.q0 = late;
+	/*
+	 * At most two runs of slots, the second from the start of the ring
+	 * where the first reaches its end: within a run the slot pointer
+	 * only steps, with no wrap to test per entry.
+	 */
+	for (n = 0; n < avail; n += k, head = (head + k * AMD_ENTRY_SIZE) & mask) {
+		k = (size - head) / AMD_ENTRY_SIZE;
+		if (k > avail - n)
+			k = avail - n;
+		for (p = base + head, end = p + k * AMD_ENTRY_SIZE; p != end;
+		     p += AMD_ENTRY_SIZE) {
+			_Atomic uint64_t *slot = (_Atomic uint64_t *)p;
+
+			/* Code 0: not written yet (errata); the slow half polls. */
+			e.q0 = amd_le64(atomic_load_explicit(&slot[0],
+							     memory_order_acquire));
+			if (!(e.q0 >> 60)) {
+				/* Apart, so that the entry stays in registers. */
+				if (amd_guest_log_wait(slot, spins, &late)) {
+					k = (unsigned int)(p - (base + head)) /
+					    AMD_ENTRY_SIZE;
+					n += k;
+					head = (head + k * AMD_ENTRY_SIZE) & mask;
+					goto out;
+				}
+				e.q0 = late;
+			}
+			e.q1 = amd_le64(atomic_load_explicit(&slot[1],
+							     memory_order_relaxed));
+			fn(arg, &e);
+			/*
+			 * Zeroed, so that the next lap can tell "not yet
+			 * written": one 16-byte store.  Plain, as the model's
+			 * are: the release of the head orders it before the
+			 * model reuses the slot.
+			 */
+			amd_entry_store(0, 0, p);
 		}
-		e.q1 = amd_le64(atomic_load_explicit(&slot[1],
-						     memory_order_relaxed));
-		fn(arg, &e);
-		/* Zeroed, so that the next lap can tell "not yet written". */
-		atomic_store_explicit(&slot[0], 0, memory_order_relaxed);
-		atomic_store_explicit(&slot[1], 0, memory_order_relaxed);
-		head = (head + AMD_ENTRY_SIZE) & mask;
 	}
+out:
 	if (!n)
 		return avail ? -EBUSY : 0;
 	g->next = head;

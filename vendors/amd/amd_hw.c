@@ -69,6 +69,22 @@ struct defer {
 	} fault[2];
 };
 
+/*
+ * An empty deferral: the counts zeroed, and nothing else, since @ppr and
+ * @fault are read only as far as @rsp and @nfault say.  For the hot
+ * entry points, where zeroing the whole struct is a string store whose
+ * start-up alone costs more than a log entry.
+ */
+static inline void defer_init(struct defer *d)
+{
+	for (unsigned int i = 0; i < AMD_IRQ_NR; i++)
+		d->irq[i] = 0;
+	d->rsp = false;
+	d->nexec = 0;
+	d->exec = NULL;
+	d->nfault = 0;
+}
+
 static const struct ring_desc {
 	unsigned int head_reg, tail_reg, vfctrl_off;
 	uint64_t run_bit, ovf_bit, int_bit;
@@ -313,34 +329,33 @@ static int log_run_page(void *arg, uint8_t *page)
 	/* Copies: the compiler cannot tell the ring stores leave them be. */
 	const struct amd_event *ev = run->src->ev;
 	const struct amd_entry *src = run->src->e;
-	unsigned int first = run->first, count = run->count, i;
-	uint8_t *p = page + run->off;
+	uint8_t *start = page + run->off, *p = start;
+	uint8_t *end = start + run->count * AMD_ENTRY_SIZE;
 	struct amd_entry e;
 
 	/*
 	 * Each entry is built in registers and goes into the ring in one
-	 * store; the source kind is tested once, not per entry.
+	 * store; the source kind is tested once, not per entry, and the
+	 * slot pointer steps with the source, no index to scale.
 	 */
 	if (ev) {
-		ev += first;
-		for (i = 0; i < count; i++) {
-			if (!amd_event_encode_fast(&ev[i], &e)) {
-				e = event_encode_slow(&ev[i]);
+		for (ev += run->first; p != end; p += AMD_ENTRY_SIZE, ev++) {
+			if (!amd_event_encode_fast(ev, &e)) {
+				e = event_encode_slow(ev);
 				if (!amd_entry_code(&e))
 					break;
 			}
-			amd_entry_store(e.q0, e.q1, p + i * AMD_ENTRY_SIZE);
+			amd_entry_store(e.q0, e.q1, p);
 		}
 	} else {
-		src += first;
-		for (i = 0; i < count; i++) {
-			e = src[i];
+		for (src += run->first; p != end; p += AMD_ENTRY_SIZE, src++) {
+			e = *src;
 			if (!amd_entry_code(&e))
 				break;
-			amd_entry_store(e.q0, e.q1, p + i * AMD_ENTRY_SIZE);
+			amd_entry_store(e.q0, e.q1, p);
 		}
 	}
-	run->done = i;
+	run->done = (unsigned int)(p - start) / AMD_ENTRY_SIZE;
 	run->ran = true;
 	return 0;
 }
@@ -526,9 +541,10 @@ static int post_event(struct amd_hw *hw, const struct amd_event *ev,
 int amd_hw_events(struct amd_hw *hw, const struct amd_event *ev,
 		  unsigned int n, unsigned int *logged)
 {
-	struct defer d = { 0 };
+	struct defer d;
 	int rc;
 
+	defer_init(&d);
 	if (logged)
 		*logged = 0;
 	if (!n)
