@@ -1543,6 +1543,21 @@ START_TEST(burst_invalid_event)
 	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 2);
 	ck_assert_int_eq(amd_hw_events(hw, ev, 0, &logged), 0);
 	hw_down();
+
+	/* The second of a pair, and the last of an odd count. */
+	hw_up(NULL);
+	faults(ev, 4, 0);
+	ev[3].flags = AMD_EVT_F_GN;	/* names a PASID: not the fast path */
+	ev[3].pasid = 1u << 20;		/* 21 bits */
+	ck_assert_int_eq(amd_hw_events(hw, ev, 4, &logged), -EINVAL);
+	ck_assert_uint_eq(logged, 3);
+	expect_faults(3, 0);
+	ck_assert_int_eq(amd_hw_events(hw, ev + 1, 3, &logged), -EINVAL);
+	ck_assert_uint_eq(logged, 2);
+	expect_faults(2, 1);
+	ck_assert_uint_eq(st().logged[AMD_RING_EVT], 5);
+	ck_assert_uint_eq(st().dropped[AMD_RING_EVT], 0);
+	hw_down();
 }
 END_TEST
 
@@ -1698,6 +1713,12 @@ START_TEST(guest_log_drain_wraps)
 	ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take, &d), 1);
 	ck_assert_uint_eq(d.e[0].q1, 0x77000);
 	ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD), (next + 1) * 16 % size);
+	ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take, &d),
+			 -EBUSY);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_HEAD), (next + 1) * 16 % size);
+	/* Two passed, neither written: the first of the pair stops it. */
+	reg_set(AMD_VF_EVT_TAIL, (next + 3) * 16 % size);
 	ck_assert_int_eq(amd_guest_log_drain(&ge, 16, 0, drain_take, &d),
 			 -EBUSY);
 	ck_assert_uint_eq(d.n, 1);

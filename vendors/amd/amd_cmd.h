@@ -380,15 +380,22 @@ _Static_assert(offsetof(struct amd_event, devid) == 2 &&
 /* 0, or -EINVAL when a field does not fit its bits. */
 int amd_event_encode_full(const struct amd_event *ev, struct amd_entry *e);
 
+/* The constants amd_event_encode_fast_k() takes, see there. */
+#define AMD_EVT_FAST_REJECT \
+	((uint64_t)(AMD_EVT_F_GN | 0xf000u) << 32 | 0xfff00000u)
+#define AMD_EVT_FAST_DOMID	0x0000ffff00000000ull
+#define AMD_EVT_FAST_CODE	((uint64_t)AMD_EVT_IO_PAGE_FAULT << 60)
+
 /*
- * An IO_PAGE_FAULT that names a DomainID, built inline: it is what a
- * device's faults produce, in bursts, and the model encodes each one as
- * it writes it into the log.  False, @e untouched, for any other event
- * (or a field that does not fit): amd_event_encode_full() encodes those.
- * Apart from that call, so that a caller's entry stays in registers.
+ * amd_event_encode_fast() with its three constants passed in (always
+ * AMD_EVT_FAST_REJECT, _DOMID and _CODE): a loop that encodes many keeps
+ * them in registers (see AMD_QWORD_IN_REG), where the compiler would build
+ * each 64-bit one anew per entry.
  */
-static inline bool amd_event_encode_fast(const struct amd_event *ev,
-					 struct amd_entry *e)
+static inline bool amd_event_encode_fast_k(const struct amd_event *ev,
+					   struct amd_entry *e,
+					   uint64_t reject, uint64_t domid,
+					   uint64_t code)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/*
@@ -404,12 +411,14 @@ static inline bool amd_event_encode_fast(const struct amd_event *ev,
 	memcpy(&w0, ev, sizeof(w0));
 	memcpy(&w1, (const uint8_t *)ev + 8, sizeof(w1));
 	/* GN, a flag above bit 11 or a PASID above 20 bits: one test. */
-	if (w1 & ((uint64_t)(AMD_EVT_F_GN | 0xf000u) << 32 | 0xfff00000u))
+	if (w1 & reject)
 		return false;
 	/* Flags to bits 59:48 (tag shifted out), DomainID stays. */
-	e->q0 = ((w1 >> 32) << 48 | (uint64_t)AMD_EVT_IO_PAGE_FAULT << 60) |
-		(w0 & 0x0000ffff00000000ull) | ev->devid;
+	e->q0 = ((w1 >> 32) << 48 | code) | (w0 & domid) | ev->devid;
 #else
+	(void)reject;
+	(void)domid;
+	(void)code;
 	/* One test for all four conditions: a single branch per event. */
 	if ((uint32_t)(ev->code ^ AMD_EVT_IO_PAGE_FAULT) |
 	    (uint32_t)(ev->flags & (AMD_EVT_F_GN | 0xf000u)) | ev->pasid >> 20)
@@ -420,6 +429,20 @@ static inline bool amd_event_encode_fast(const struct amd_event *ev,
 #endif
 	e->q1 = ev->addr;
 	return true;
+}
+
+/*
+ * An IO_PAGE_FAULT that names a DomainID, built inline: it is what a
+ * device's faults produce, in bursts, and the model encodes each one as
+ * it writes it into the log.  False, @e untouched, for any other event
+ * (or a field that does not fit): amd_event_encode_full() encodes those.
+ * Apart from that call, so that a caller's entry stays in registers.
+ */
+static inline bool amd_event_encode_fast(const struct amd_event *ev,
+					 struct amd_entry *e)
+{
+	return amd_event_encode_fast_k(ev, e, AMD_EVT_FAST_REJECT,
+				       AMD_EVT_FAST_DOMID, AMD_EVT_FAST_CODE);
 }
 
 static inline int amd_event_encode(const struct amd_event *ev,
@@ -583,7 +606,7 @@ amd_guest_log_drain(struct amd_guest_ring *g, unsigned int max,
 		    void (*fn)(void *arg, const struct amd_entry *e), void *arg)
 {
 	uint32_t size = g->size, mask = size - 1, head = g->next, tail, avail;
-	uint8_t *base = g->base, *p, *end;
+	uint8_t *base = g->base, *p, *end, *pairs;
 	struct amd_entry e;
 	unsigned int n, k;
 	uint64_t late;
@@ -602,8 +625,38 @@ amd_guest_log_drain(struct amd_guest_ring *g, unsigned int max,
 		k = (size - head) / AMD_ENTRY_SIZE;
 		if (k > avail - n)
 			k = avail - n;
-		for (p = base + head, end = p + k * AMD_ENTRY_SIZE; p != end;
-		     p += AMD_ENTRY_SIZE) {
+		p = base + head;
+		end = p + k * AMD_ENTRY_SIZE;
+		/*
+		 * Two at a time while both are written: half the loop's
+		 * overhead per entry.  A pair with a slot not written yet, or
+		 * an odd last entry, goes to the loop below, which takes its
+		 * entries one by one (and polls).
+		 */
+		for (pairs = base + head + (k & ~1u) * AMD_ENTRY_SIZE;
+		     p != pairs; p += 2 * AMD_ENTRY_SIZE) {
+			_Atomic uint64_t *slot = (_Atomic uint64_t *)p;
+			struct amd_entry e1;
+
+			/* The line four ahead, for the read and the zeroing. */
+			__builtin_prefetch(p + 256, 1);
+			e.q0 = amd_le64(atomic_load_explicit(&slot[0],
+							     memory_order_acquire));
+			e1.q0 = amd_le64(atomic_load_explicit(&slot[2],
+							      memory_order_acquire));
+			if (!(e.q0 >> 60) || !(e1.q0 >> 60))
+				break;
+			e.q1 = amd_le64(atomic_load_explicit(&slot[1],
+							     memory_order_relaxed));
+			e1.q1 = amd_le64(atomic_load_explicit(&slot[3],
+							      memory_order_relaxed));
+			fn(arg, &e);
+			fn(arg, &e1);
+			/* Zeroed as below. */
+			amd_entry_store(0, 0, p);
+			amd_entry_store(0, 0, p + AMD_ENTRY_SIZE);
+		}
+		for (; p != end; p += AMD_ENTRY_SIZE) {
 			_Atomic uint64_t *slot = (_Atomic uint64_t *)p;
 
 			/* Code 0: not written yet (errata); the slow half polls. */
