@@ -361,7 +361,7 @@ static unsigned consume(struct isim_cmdqv_vintf *v, unsigned lidx,
 	const bool lean = !observed && !hw->cfg.strict_fields;
 	const bool strict_cs = hw->cfg.strict_cs;
 	struct tally t = { 0 };
-	uint32_t n, mask, prod, cons, todo, done;
+	uint32_t n, mask, prod, cons, batch, done;
 	unsigned code = 0;
 	bool stopped = false;
 
@@ -377,10 +377,10 @@ static unsigned consume(struct isim_cmdqv_vintf *v, unsigned lidx,
 	/* Bit 31 and anything above the wrap bit are not pointer bits. */
 	prod = ld32(q_reg(v, lidx, ISIM_VCMDQ_PROD)) & mask;
 	cons = q->cons & mask;
-	todo = (prod - cons) & mask;
-	if (!todo)
+	batch = (prod - cons) & mask;
+	if (!batch)
 		return 0;
-	if (todo > n) {
+	if (batch > n) {
 		/* More than a ring's worth pending: the producer is broken;
 		 * wait for a sane PROD and count each bad value once. */
 		if (q->bad_prod != prod + 1) {
@@ -390,18 +390,18 @@ static unsigned consume(struct isim_cmdqv_vintf *v, unsigned lidx,
 		return 0;
 	}
 	q->bad_prod = 0;
-	if (todo > budget)
-		todo = budget;
+	if (batch > budget)
+		batch = budget;
 
 	done = 0;
-	while (done < todo) {
+	while (done < batch) {
 		struct isim_smmu_cmd cmd;
 		uint64_t dw[2];
 		unsigned e;
 
 		if (lean && q->ring) {
 			uint32_t idx = cons & (n - 1);
-			uint32_t k, span = todo - done;
+			uint32_t k, span = batch - done;
 
 			/* Up to the end of the ring, then from its start. */
 			if (span > n - idx)
@@ -411,7 +411,7 @@ static unsigned consume(struct isim_cmdqv_vintf *v, unsigned lidx,
 				     !q->atc_timeout, strict_cs, hw, &t);
 			done += k;
 			cons = (cons + k) & mask;
-			if (done == todo)
+			if (done == batch)
 				break;
 			if (k == span && span == n - idx)
 				continue;
