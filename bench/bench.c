@@ -6,6 +6,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,29 +141,79 @@ int main(int argc, char **argv)
 	return rc ? 1 : 0;
 }
 
+/* The CPUs this process was allowed at the first bench_pin_cpu call. */
+static cpu_set_t allowed_cpus;
+static int first_cpus[2] = { -1, -1 };
+
+static void read_allowed_cpus(void)
+{
+	int k = 0;
+
+	if (sched_getaffinity(0, sizeof(allowed_cpus), &allowed_cpus))
+		return;
+	for (int c = 0; c < CPU_SETSIZE && k < 2; c++)
+		if (CPU_ISSET(c, &allowed_cpus))
+			first_cpus[k++] = c;
+}
+
+int bench_pin_cpu(int idx)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	cpu_set_t set;
+
+	pthread_once(&once, read_allowed_cpus);
+	if (idx >= 2 || (idx >= 0 && first_cpus[idx] < 0))
+		return -ENODEV;
+	if (idx < 0) {
+		set = allowed_cpus;
+	} else {
+		CPU_ZERO(&set);
+		CPU_SET(first_cpus[idx], &set);
+	}
+	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* One call of @fn (a row) or, if NULL, of @base on @cpus; ns per op. */
+static double measure_pinned(bench_fn fn, const struct bench_baseline *base,
+			     enum bench_cpus cpus, unsigned long n)
+{
+	if (bench_pin_cpu(0) || (cpus == BENCH_TWO_CPUS && first_cpus[1] < 0))
+		return -1;
+	return fn ? fn(n) : base->fn(n, cpus);
+}
+
 int bench_rows_against(const char *bench, const struct bench_rows_spec *rows,
 		       size_t nrows, unsigned long n, unsigned reps,
-		       const char *baseline, bench_fn base_fn)
+		       const struct bench_baseline *base)
 {
-	double best[nrows + 1];
-	char tgt[64];
+	/* [0]: the baseline on two CPUs, [1]: on one; then the rows. */
+	double best[nrows + 2];
+	char tgt[64], name[64], turns[64];
 	int rc = 0;
 
-	for (size_t i = 0; i <= nrows; i++)
+	for (size_t i = 0; i < nrows + 2; i++)
 		best[i] = -1;
 	for (unsigned r = 0; r < reps; r++)
-		for (size_t i = 0; i <= nrows; i++) {
-			double v = i ? rows[i - 1].fn(n) : base_fn(n);
+		for (size_t i = 0; i < nrows + 2; i++) {
+			double v = measure_pinned(i < 2 ? NULL : rows[i - 2].fn,
+						  base, i ? BENCH_ONE_CPU :
+							    BENCH_TWO_CPUS, n);
 
 			if (v >= 0)
 				best[i] = best[i] < 0 ? v : bench_min(best[i], v);
 		}
+	bench_pin_cpu(-1);
+	snprintf(name, sizeof(name), "%s 2 cpus", base->name);
 	if (best[0] < 0) {
-		fprintf(stderr, "%s: %s failed\n", bench, baseline);
+		fprintf(stderr, "%s: %s failed (it needs two CPUs)\n", bench,
+			name);
 		return 1;
 	}
+	snprintf(turns, sizeof(turns), "%s 1 cpu (reference)", base->name);
+	if (best[1] >= 0)
+		bench_row(bench, turns, n, best[1], name, best[0]);
 	for (size_t i = 0; i < nrows; i++) {
-		double v = best[i + 1];
+		double v = best[i + 2];
 		double max_ratio;
 
 		if (v < 0) {
@@ -169,11 +222,11 @@ int bench_rows_against(const char *bench, const struct bench_rows_spec *rows,
 			continue;
 		}
 		if (rows[i].min_throughput <= 0) {
-			bench_row(bench, rows[i].what, n, v, baseline, best[0]);
+			bench_row(bench, rows[i].what, n, v, name, best[0]);
 			continue;
 		}
 		max_ratio = 1.0 / rows[i].min_throughput;
-		bench_row_target(bench, rows[i].what, n, v, baseline, best[0],
+		bench_row_target(bench, rows[i].what, n, v, name, best[0],
 				 bench_target(tgt, sizeof(tgt),
 					      v / best[0] <= max_ratio,
 					      "ratio<=%.2f", max_ratio));

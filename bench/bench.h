@@ -49,6 +49,27 @@ const char *bench_target(char *buf, size_t len, bool met, const char *fmt,
 /* One measurement: ns per operation over @n operations, or < 0 on failure. */
 typedef double (*bench_fn)(unsigned long n);
 
+/*
+ * Where a ring benchmark's threads run.  Left to the scheduler, a
+ * producer and a consumer on a two-CPU machine are sometimes on one CPU,
+ * taking turns a ring-full at a time (a new thread often starts on its
+ * creator's CPU), and sometimes on two, passing cache lines: two
+ * different measurements, several times apart.  The ring benchmarks
+ * therefore pin every thread: the measuring thread on the first CPU this
+ * process may use, any other thread on the second (BENCH_TWO_CPUS) or
+ * with it on the first (BENCH_ONE_CPU).
+ */
+enum bench_cpus { BENCH_ONE_CPU = 1, BENCH_TWO_CPUS = 2 };
+
+/*
+ * Pin the calling thread to the @idx-th CPU this process was allowed at
+ * its first call (0 or 1), or give it all of them back (@idx < 0).  A
+ * thread inherits its creator's CPUs, which is how a row places the
+ * threads a library call starts: pin to 1, make the call, pin back to 0.
+ * 0, or -ENODEV when there is no such CPU.
+ */
+int bench_pin_cpu(int idx);
+
 /* A row held to a share of the baseline's throughput. */
 struct bench_rows_spec {
 	const char *what;
@@ -56,18 +77,28 @@ struct bench_rows_spec {
 	double min_throughput;	/* of the baseline's; 0: no target */
 };
 
+/* A two-thread baseline that can run on two CPUs or on one. */
+struct bench_baseline {
+	const char *name;
+	double (*fn)(unsigned long n, enum bench_cpus cpus);
+};
+
 /*
- * Measure the baseline @base_fn (named @baseline) and each of @rows over
- * @n operations, in turns, @reps rounds of baseline then every row, and
- * keep each one's best: a stretch of time when the machine is slower then
- * touches the baseline and the rows alike instead of one of them.  Each
- * row is printed against the baseline with the target
+ * Measure the baseline @base and each of @rows over @n operations, in
+ * turns, @reps rounds of the baseline then every row, keeping each one's
+ * best: a stretch of time when the machine is slower then touches the
+ * baseline and the rows alike instead of one of them.  The measuring
+ * thread is on the first CPU for every call (unpinned at the end); a row
+ * with a second thread puts it on the second CPU.  The baseline of every
+ * ratio and target is @base on two CPUs; @base on one CPU, where its
+ * threads take turns, is measured too and printed first, against it, for
+ * reference.  Each row is printed with the target
  * "ratio<=1/min_throughput" (none when min_throughput is 0).  Returns 0,
  * or 1 if the baseline or a row failed (reported on stderr).
  */
 int bench_rows_against(const char *bench, const struct bench_rows_spec *rows,
 		       size_t nrows, unsigned long n, unsigned reps,
-		       const char *baseline, bench_fn base_fn);
+		       const struct bench_baseline *base);
 
 /* IOAS helpers over isim_ioctl (bench/ioas.c); 0 or -errno. */
 int bench_ioas_alloc(struct isim_fd *fd, uint32_t *out_id);

@@ -47,12 +47,14 @@ static void *baseline_consumer(void *arg)
 	return NULL;
 }
 
-double ck_ring_baseline_run(unsigned long n, unsigned entries)
+double ck_ring_baseline_run(unsigned long n, unsigned entries,
+			    enum bench_cpus cpus)
 {
 	struct baseline *b;
 	uint64_t t0, t1;
 	pthread_t t;
 	double ns = -1;
+	int rc;
 
 	if (entries < 2 || (entries & (entries - 1)))
 		return -1;
@@ -69,9 +71,18 @@ double ck_ring_baseline_run(unsigned long n, unsigned entries)
 	memset(b->slot, 0, (size_t)entries * sizeof(*b->slot));
 	ck_ring_init(&b->ring, entries);
 	b->n = n;
-	t0 = bench_now_ns();
-	if (pthread_create(&t, NULL, baseline_consumer, b))
+	/*
+	 * The consumer inherits the CPU its creator holds; it waits on the
+	 * empty ring until the clock starts.
+	 */
+	if (cpus == BENCH_TWO_CPUS && bench_pin_cpu(1))
 		goto out;
+	rc = pthread_create(&t, NULL, baseline_consumer, b);
+	if (cpus == BENCH_TWO_CPUS)
+		bench_pin_cpu(0);
+	if (rc)
+		goto out;
+	t0 = bench_now_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		struct ring_entry e = { .q0 = i, .q1 = ~i };
 
