@@ -41,9 +41,14 @@
 #include "sim/lib/fault.h"
 #include "sim/lib/uaccess.h"
 
+/* A link of the deliver list, whose head is a bare link. */
+struct iopf_link {
+	struct iopf_link *prev, *next;
+};
+
 /* One page request group: the records read() returns for it. */
 struct iopf_group {
-	struct iopf_group *prev, *next;	/* fault->deliver while queued */
+	struct iopf_link link;		/* on fault->deliver while queued */
 	/*
 	 * The attachment the request came through (the kernel's attach
 	 * handle): compared, never dereferenced.
@@ -58,7 +63,7 @@ struct iommufd_fault {
 	struct iommufd_object obj;
 	struct iommufd_ctx *ictx;
 	pthread_mutex_t mutex;		/* everything below */
-	struct iopf_group deliver;	/* list head: oldest first */
+	struct iopf_link deliver;	/* list head: oldest first */
 	uint32_t num_deliver;
 	/* Groups read but not yet answered, by cookie (1 .. UINT32_MAX). */
 	struct isim_idr response;
@@ -82,29 +87,40 @@ static inline struct isim_tracer *fault_trace(struct iommufd_fault *fault)
 
 /* ------------------------------------------------------ the group list */
 
-static inline void group_list_init(struct iopf_group *head)
+static inline void link_init(struct iopf_link *l)
 {
-	head->prev = head->next = head;
+	l->prev = l->next = l;
 }
 
-static inline bool group_list_empty(const struct iopf_group *head)
+static inline bool group_list_empty(const struct iopf_link *head)
 {
 	return head->next == head;
 }
 
-static inline void group_add_tail(struct iopf_group *g, struct iopf_group *head)
+static inline struct iopf_group *link_group(struct iopf_link *l)
 {
-	g->prev = head->prev;
-	g->next = head;
-	head->prev->next = g;
-	head->prev = g;
+	return isim_container_of(l, struct iopf_group, link);
+}
+
+/* A group that is queued on a deliver list (its link is not alone). */
+static inline bool group_queued(const struct iopf_group *g)
+{
+	return g->link.next != &g->link;
+}
+
+static inline void group_add_tail(struct iopf_group *g, struct iopf_link *head)
+{
+	g->link.prev = head->prev;
+	g->link.next = head;
+	head->prev->next = &g->link;
+	head->prev = &g->link;
 }
 
 static inline void group_del(struct iopf_group *g)
 {
-	g->prev->next = g->next;
-	g->next->prev = g->prev;
-	g->prev = g->next = g;
+	g->link.prev->next = g->link.next;
+	g->link.next->prev = g->link.prev;
+	link_init(&g->link);
 }
 
 /*
@@ -152,7 +168,7 @@ static ssize_t fault_fd_read(struct iommufd_object *obj, void *buf,
 
 	pthread_mutex_lock(&fault->mutex);
 	while (!group_list_empty(&fault->deliver)) {
-		struct iopf_group *g = fault->deliver.next;
+		struct iopf_group *g = link_group(fault->deliver.next);
 		uint32_t i;
 
 		if (done >= count ||
@@ -280,7 +296,7 @@ int iommufd_fault_alloc(struct iommufd_ucmd *ucmd)
 	fault = to_fault(obj);
 	fault->ictx = ucmd->ictx;
 	pthread_mutex_init(&fault->mutex, NULL);
-	group_list_init(&fault->deliver);
+	link_init(&fault->deliver);
 	isim_idr_init(&fault->response);
 
 	afd = iommufd_anon_fd_alloc(ucmd->ictx, obj, &fault_fd_ops);
@@ -318,7 +334,7 @@ void iommufd_fault_destroy(struct iommufd_object *obj)
 		return;
 	ISIM_WARN_ON(fault->ictx->m, fault->afd);
 	while (!group_list_empty(&fault->deliver)) {
-		g = fault->deliver.next;
+		g = link_group(fault->deliver.next);
 		group_del(g);
 		group_respond_free(fault, g, IOMMUFD_PAGE_RESP_INVALID);
 	}
@@ -352,7 +368,9 @@ int iommufd_fault_check(struct iommufd_object *obj, char *buf, size_t len,
 	if (!fault->ictx)	/* never set up: nothing to check */
 		return 0;
 	pthread_mutex_lock(&fault->mutex);
-	for (g = fault->deliver.next; g != &fault->deliver; g = g->next) {
+	for (struct iopf_link *l = fault->deliver.next; l != &fault->deliver;
+	     l = l->next) {
+		g = link_group(l);
 		queued++;
 		if (g->cookie || !g->fault_count)
 			report("fault %u: queued group with cookie %u, %u records\n",
@@ -362,10 +380,10 @@ int iommufd_fault_check(struct iommufd_object *obj, char *buf, size_t len,
 		report("fault %u: %u groups queued, count %u\n", obj->id,
 		       queued, fault->num_deliver);
 	isim_idr_for_each(&fault->response, cookie, g)
-		if (g->cookie != cookie || g->next != g)
+		if (g->cookie != cookie || group_queued(g))
 			report("fault %u: response %u holds cookie %u%s\n",
 			       obj->id, cookie, g->cookie,
-			       g->next != g ? " and is queued" : "");
+			       group_queued(g) ? " and is queued" : "");
 	if (fault->afd && fault->afd->readable ==
 				  group_list_empty(&fault->deliver))
 		report("fault %u: fd readable %d with %s queue\n", obj->id,
@@ -482,7 +500,7 @@ int iommufd_report_device_fault(struct isim_device *dev, uint32_t pasid,
 		rc = -ENOMEM;
 		goto out_unlock;
 	}
-	g->prev = g->next = g;
+	link_init(&g->link);
 	g->handle = idev;
 	g->fault_count = 1;
 	g->faults[0] = (struct iommu_hwpt_pgfault){
@@ -519,14 +537,16 @@ void iommufd_fault_auto_response(struct iommufd_hw_pagetable *hwpt,
 				 struct iommufd_device *idev)
 {
 	struct iommufd_fault *fault = iommufd_hwpt_fault(hwpt);
-	struct iopf_group *g, *next;
+	struct iopf_link *l, *next;
+	struct iopf_group *g;
 	uint32_t cookie;
 
 	if (!fault)
 		return;
 	pthread_mutex_lock(&fault->mutex);
-	for (g = fault->deliver.next; g != &fault->deliver; g = next) {
-		next = g->next;
+	for (l = fault->deliver.next; l != &fault->deliver; l = next) {
+		next = l->next;
+		g = link_group(l);
 		if (g->handle != idev)
 			continue;
 		group_del(g);
