@@ -365,7 +365,7 @@ static int hw_queue_alloc_phys(struct iommufd_ctx *ictx,
 	if (rc)
 		return rc;
 	npages = span.length / ps;
-	pfns = isim_kcalloc(npages, sizeof(*pfns));
+	pfns = isim_kvcalloc(npages, sizeof(*pfns));
 	if (!pfns)
 		return -ENOMEM;
 	access = iommufd_access_create_internal(ictx);

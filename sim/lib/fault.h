@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdlib.h>
 
 /* Arm: the @nth fallible point reached by this thread fails.  0 disarms. */
@@ -37,6 +38,17 @@ static inline void *isim_kzalloc(size_t size)
 static inline void *isim_kcalloc(size_t n, size_t size)
 {
 	return isim_should_fail() ? NULL : calloc(n, size);
+}
+
+/*
+ * The kernel's kvcalloc: as isim_kcalloc, and like kvmalloc it refuses
+ * any size above INT_MAX, whatever memory the host has.
+ */
+static inline void *isim_kvcalloc(size_t n, size_t size)
+{
+	if (size && n > INT_MAX / size)
+		return NULL;
+	return isim_kcalloc(n, size);
 }
 
 #endif

@@ -752,16 +752,30 @@ START_TEST(ring_program_units)
 			 -EINVAL);
 	hw_down();
 
-	/* The prototype's leniency: any code, base masked to 51:12. */
+	/*
+	 * The prototype's leniency: any code, base masked to 51:12, all
+	 * written to VFCTRL; but the ring ignores a base with a reserved
+	 * code (§6.2): it stays unprogrammed and an enable does not run it.
+	 */
 	amd_hw_config_init(&cfg);
 	cfg.alloc_strict_len = false;
 	cfg.alloc_strict_base = false;
 	hw_up_cfg(&cfg);
 	amd_hw_control_write(hw, 0);
 	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_EVT, EVT_GPA + 0x123,
-					     0x17), 0);
-	ck_assert_uint_eq(ri(AMD_RING_EVT).len, 7);
+					     0x1a), 0);
+	ck_assert_uint_eq(ri(AMD_RING_EVT).len, 10);
 	ck_assert_uint_eq(ri(AMD_RING_EVT).base, EVT_GPA);
+	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_EVT, EVT_GPA, 7), 0);
+	ck_assert_uint_eq(amd_hw_vfctrl_read(hw, 0x28) & 0xf, 7);
+	ck_assert_uint_eq(ri(AMD_RING_EVT).size, 0);
+	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_EVT, EVT_GPA, 16), 0);
+	ck_assert_uint_eq(amd_hw_vfctrl_read(hw, 0x28) & 0xf, 0);
+	ck_assert_uint_eq(ri(AMD_RING_EVT).size, 0);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert(!ri(AMD_RING_EVT).run);
+	ck_assert_int_eq(amd_hw_io_page_fault(hw, 1, 1, 0, 0x1000, 0), -EAGAIN);
+	ck_assert_uint_eq(load64(EVT_GPA), 0);
 	hw_down();
 }
 END_TEST
@@ -792,6 +806,28 @@ START_TEST(control_forwarding)
 	amd_hw_control_write(hw, 1ull << 48);
 	ck_assert_uint_eq(amd_hw_vfctrl_read(hw, 0x30) & 0xff00, 0x8000);
 	ck_assert_uint_eq(amd_hw_control_read(hw), 1ull << 48);
+	hw_down();
+}
+END_TEST
+
+/* #40/#41 after a Control write: the flags move, the bases stay. */
+START_TEST(control_keeps_base)
+{
+	hw_up(NULL);
+	amd_hw_control_write(hw, 0);
+	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_CMD, 0x123456000ull,
+					     9), 0);
+	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_EVT, 0xf000, 9), 0);
+	ck_assert_int_eq(amd_hw_ring_program(hw, AMD_RING_PPR, 0x123456000ull,
+					     9), 0);
+	amd_hw_control_write(hw, CTL_ALL);
+	amd_hw_control_write(hw, 0);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert_uint_eq(amd_hw_vfctrl_read(hw, 0x20),
+			  0x123456000ull | 0x0300 | 9);
+	ck_assert_uint_eq(amd_hw_vfctrl_read(hw, 0x28), 0xf000 | 0x0300 | 9);
+	ck_assert_uint_eq(amd_hw_vfctrl_read(hw, 0x30) & ~0xffffull,
+			  0x123456000ull << 4);
 	hw_down();
 }
 END_TEST
@@ -1211,6 +1247,49 @@ START_TEST(event_overflow_restart)
 	for (i = 0; i < 300; i++)
 		amd_hw_io_page_fault(hw, 5, 1, 0, 0x5000, 0);
 	ck_assert_uint_eq(st().overflows[AMD_RING_EVT], 2);
+	hw_down();
+}
+END_TEST
+
+/*
+ * #26 and its command-buffer twin: software writes to the pointer the
+ * IOMMU owns (a log's tail, the command head) while the ring runs are
+ * ignored, and a later enable does not take them up; written while the
+ * ring is stopped, they are.
+ */
+START_TEST(owned_pointer_writes)
+{
+	struct amd_event ev;
+
+	hw_up(NULL);
+	ck_assert_int_eq(amd_hw_io_page_fault(hw, 1, 1, 0, 0x1000, 0), 0);
+	reg_set(AMD_VF_EVT_TAIL, 0x300);
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_EVT);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0x10);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert_int_eq(amd_hw_io_page_fault(hw, 2, 1, 0, 0x2000, 0), 0);
+	ck_assert_uint_eq(reg_get(AMD_VF_EVT_TAIL), 0x20);
+	ck_assert_int_eq(evt_pop(&ev), 0);
+	ck_assert_uint_eq(ev.devid, 1);
+	ck_assert_int_eq(evt_pop(&ev), 0);
+	ck_assert_uint_eq(ev.devid, 2);
+	ck_assert_uint_eq(load64(EVT_GPA + 0x300), 0);
+
+	q(c_dte(1));
+	q(c_dte(2));
+	ck_assert_uint_eq(go(), 2);
+	reg_set(AMD_VF_CMD_HEAD, 0);
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_CMD);
+	ck_assert_uint_eq(reg_get(AMD_VF_CMD_HEAD), 0x20);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert_uint_eq(amd_hw_step(hw, 100), 0);
+	ck_assert_uint_eq(st().cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY], 2);
+	/* Stopped, the head is software's: the second command runs again. */
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_CMD);
+	reg_set(AMD_VF_CMD_HEAD, 0x10);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert_uint_eq(amd_hw_step(hw, 100), 1);
+	ck_assert_uint_eq(st().cmd_exec[AMD_CMD_INV_DEVTAB_ENTRY], 3);
 	hw_down();
 }
 END_TEST
@@ -2600,6 +2679,7 @@ int main(void)
 	tcase_add_test(ctl, ring_program_rules);
 	tcase_add_test(ctl, ring_program_units);
 	tcase_add_test(ctl, control_forwarding);
+	tcase_add_test(ctl, control_keeps_base);
 	suite_add_tcase(s, ctl);
 
 	tcase_add_test(cmd, cmd_tail_out_of_range);
@@ -2626,6 +2706,7 @@ int main(void)
 	tcase_add_test(log, event_io_page_fault);
 	tcase_add_test(log, event_overflow_restart);
 	tcase_add_test(log, event_overflow_settings);
+	tcase_add_test(log, owned_pointer_writes);
 	tcase_add_test(log, event_log_fault);
 	tcase_add_test(log, late_entry_visibility);
 	tcase_add_loop_test(log, burst_fills_exactly, 0, PAGE_MODES);

@@ -149,6 +149,16 @@ START_TEST(framing_and_argument_checks)
 	ck_assert_int_eq(hw_queue(0x1234, 0, X, ps, NULL), -EOPNOTSUPP);
 	/* Row 11: the rounding overflows before anything is allocated. */
 	ck_assert_int_eq(q(0, 0, UINT64_MAX - 1, NULL), -ERANGE);
+	/*
+	 * An absurd length: the page array (kvcalloc, which refuses more
+	 * than INT_MAX bytes) fails before any access is made or pinned.
+	 */
+	{
+		uint32_t before = next_id();
+
+		ck_assert_int_eq(q(0, X, (uint64_t)ps << 29, NULL), -ENOMEM);
+		ck_assert_uint_eq(next_id(), before);
+	}
 }
 END_TEST
 

@@ -47,6 +47,14 @@ static inline uint32_t amd_ring_bytes(unsigned int len_code)
  * The VF page: the guest's 0x2000 MMIO page, one per gid.  Offsets are
  * the native ones minus 0x2000 (spec §5.1, inferred).  Each register is a
  * naturally aligned 64-bit word that guest and model access atomically.
+ *
+ * It is plain shared memory, not MMIO: a store cannot have a side effect.
+ * So the Status register's write-1-to-clear rule is the guest's to apply,
+ * with amd_guest_status_write() (a plain store would replace the
+ * register, RO bits included); and a store to a pointer the IOMMU owns
+ * (the command head, a log's tail) while its ring runs stays readable
+ * until the model next publishes that pointer, at the latest when the
+ * ring stops, so the next enable never takes it up.
  */
 #define AMD_VF_PAGE_SIZE	4096u
 #define AMD_VF_CMD_HEAD		0x00

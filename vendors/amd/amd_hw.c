@@ -152,12 +152,26 @@ static inline uint64_t *vfctrl_word(struct amd_hw *hw, enum amd_ring ring)
 
 static inline uint32_t ring_flags(struct amd_hw *hw, enum amd_ring ring)
 {
-	return (uint32_t)(*vfctrl_word(hw, ring) & 0xff00);
+	return (uint32_t)(*vfctrl_word(hw, ring) & ring_desc[ring].flag_mask);
 }
 
 static void set_run(struct amd_hw *hw, enum amd_ring ring, bool on)
 {
-	hw->ring[ring].run = on;
+	const struct ring_desc *rd = &ring_desc[ring];
+	struct ring_state *r = &hw->ring[ring];
+
+	/*
+	 * On a stop the pointer the IOMMU owns (the command head, a log's
+	 * tail) reads back as the IOMMU has it: a software write to it while
+	 * the ring ran, which the hardware ignores, must not be taken up at
+	 * the next enable.  (The VF page is plain memory, which cannot refuse
+	 * a store; this undoes it at the point where it would matter.)
+	 */
+	if (r->run && !on)
+		publish_ptr(hw, ring == AMD_RING_CMD ? rd->head_reg :
+						       rd->tail_reg,
+			    ring == AMD_RING_CMD ? r->head : r->tail);
+	r->run = on;
 	if (on)
 		status_set(hw, ring_desc[ring].run_bit);
 	else
@@ -1342,6 +1356,17 @@ int amd_hw_ring_program(struct amd_hw *hw, enum amd_ring ring, uint64_t gpa,
 	w = vfctrl_word(hw, ring);
 	*w &= ~(vfctrl_base_mask(ring) | 0xf);
 	*w |= len | (ring == AMD_RING_PPR ? gpa << 4 : gpa);
+	/*
+	 * A reserved length code (only the prototype's settings let one
+	 * through) is a base the ring ignores: it stays unprogrammed and
+	 * never runs.
+	 */
+	if (len < AMD_LEN_MIN || len > AMD_LEN_MAX) {
+		r->base = r->size = r->len = 0;
+		hw_trace(hw, "amd.ring.program", "gid=%u ring=%s len=%u ignored",
+			 hw->cfg.gid, rd->name, len);
+		goto out_unlock;
+	}
 	r->base = gpa;
 	r->len = len;
 	r->size = amd_ring_bytes(len);
@@ -1373,7 +1398,7 @@ static void ring_flags_locked(struct amd_hw *hw, enum amd_ring ring,
 	uint64_t *w = vfctrl_word(hw, ring);
 	bool was = *w & AMD_VFCTRL_EN, now = flags & AMD_VFCTRL_EN;
 
-	*w = (*w & ~0xff00ull) | flags;
+	*w = (*w & ~(uint64_t)rd->flag_mask) | flags;
 	if (was && !now) {
 		set_run(hw, ring, false);
 	} else if (!was && now && r->size) {
