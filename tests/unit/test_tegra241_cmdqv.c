@@ -515,6 +515,72 @@ START_TEST(vintf_exhaustion_and_vmids)
 }
 END_TEST
 
+/*
+ * arm_vsmmu_init(): the nesting parent must be a domain of the SMMU the
+ * vIOMMU is made on, checked before the uAPI data and before any VINTF
+ * or VMID is taken.
+ */
+START_TEST(viommu_parent_of_other_smmu)
+{
+	struct iommu_viommu_tegra241_cmdqv d = { 0 };
+	uint32_t dev_b, parent_b, before, after, id = 0, pt;
+	struct isim_iommu *iommu_b;
+	struct isim_device *gpu_b;
+	struct isim_cmdqv_vintf *v;
+
+	env_machine("num_vintfs=2,vmid_first=0x42", false);
+	ck_assert_int_eq(isim_iommu_add(E.m, "tegra241-cmdqv",
+					"vmid_first=0x42", &iommu_b), 0);
+	ck_assert_int_eq(isim_device_add(E.m, iommu_b, "gpu_b", &gpu_b), 0);
+	ck_assert_int_eq(isim_device_bind(E.fd, gpu_b, &dev_b), 0);
+	pt = E.ioas;
+	ck_assert_int_eq(isim_device_attach(E.fd, dev_b, &pt), 0);
+	ck_assert_int_eq(hwpt_alloc(E.fd, dev_b, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent_b),
+			 0);
+
+	ck_assert_int_eq(ioas_alloc(E.fd, &before), 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(parent_b, &d, &id), -EINVAL);
+	/* Before the data check: no data is the same EINVAL. */
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, parent_b,
+					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
+					   NULL, 0, &id), -EINVAL);
+	ck_assert_uint_eq(id, 0);
+	ck_assert_uint_eq(d.out_vintf_mmap_offset, 0);
+	/* Nothing kept: no ID, no reference on the parent, no VMID. */
+	ck_assert_int_eq(ioas_alloc(E.fd, &after), 0);
+	ck_assert_uint_eq(after, before + 1);
+	assert_invariants(E.m);
+	ck_assert_int_eq(obj_destroy(E.fd, parent_b), 0);
+
+	/* The only user VINTF is still free, and 0x42 still unused. */
+	env_viommu();
+	ck_assert_uint_eq(E.vintf, 1);
+	ck_assert_uint_eq(isim_cmdqv_vintf_config_reg(E.v),
+			  0x42 << 1 | ISIM_CMDQV_VINTF_EN);
+	/* With no VINTF left, the foreign parent still answers EINVAL. */
+	ck_assert_int_eq(hwpt_alloc(E.fd, dev_b, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent_b),
+			 0);
+	ck_assert_int_eq(cmdqv_viommu_alloc(parent_b, &d, &id), -EINVAL);
+	ck_assert_int_eq(cmdqv_viommu_alloc(E.parent, &d, &id), -ENOSPC);
+	/* Instance B takes its own parent, with its own VINTF1 and VMID. */
+	ck_assert_int_eq(viommu_alloc_data(E.fd, dev_b, parent_b,
+					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, &d,
+					   sizeof(d), &id), 0);
+	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, id, &v), 0);
+	ck_assert_ptr_ne(v, E.v);
+	ck_assert_uint_eq(isim_cmdqv_vintf_id(v), 1);
+	ck_assert_uint_eq(isim_cmdqv_vintf_config_reg(v),
+			  0x42 << 1 | ISIM_CMDQV_VINTF_EN);
+	/* ... and refuses instance A's. */
+	ck_assert_int_eq(viommu_alloc_data(E.fd, dev_b, E.parent,
+					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, &d,
+					   sizeof(d), &id), -EINVAL);
+	env_down();
+}
+END_TEST
+
 /* ---------------------------------------------------------- HW queues */
 
 /* Row 1. */
@@ -1496,6 +1562,7 @@ static Suite *tegra_suite(void)
 	tcase_add_test(tc, paging_domains);
 	tcase_add_test(tc, viommu_alloc_and_mmap);
 	tcase_add_test(tc, vintf_exhaustion_and_vmids);
+	tcase_add_test(tc, viommu_parent_of_other_smmu);
 	tcase_add_test(tc, fresh_vintf);
 	tcase_add_test(tc, alloc_order_and_programming);
 	tcase_add_test(tc, length_rules);

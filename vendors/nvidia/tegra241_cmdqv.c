@@ -19,11 +19,16 @@
  *
  * The SMMUv3 underneath is reduced to what this driver needs: its ID
  * registers for GET_HW_INFO, a stage-2 paging domain geometry, a VMID per
- * nesting parent and a stream ID per device.  Nested (stage-1) domains and
- * the trapped main command queue (IOMMU_HWPT_INVALIDATE) are not
- * modelled.
+ * nesting parent and a stream ID per device.  Commands a guest may not
+ * put on a VCMDQ reach the host as IOMMU_HWPT_INVALIDATE on the vIOMMU,
+ * and nested (stage-1) domains are allocated on it, both with the generic
+ * arm_vsmmu rules the kernel's Tegra241 vIOMMU shares with plain SMMUv3.
+ * A nested domain keeps the guest's validated STE; the simulated attach
+ * has no driver step, so its CFG does not change what a device's DMA
+ * reaches (the nesting parent's stage 2 always translates).
  *
- * The HW queue ops are in tegra241_cmdqv_queue.c, the VMM-side calls in
+ * The HW queue ops are in tegra241_cmdqv_queue.c, nested domains and
+ * IOMMU_HWPT_INVALIDATE in tegra241_cmdqv_vsmmu.c, the VMM-side calls in
  * tegra241_cmdqv_vmm.c, the state these files share in
  * tegra241_cmdqv_private.h.
  *
@@ -531,6 +536,14 @@ static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
 	struct iommu_viommu_tegra241_cmdqv arg;
 	int rc;
 
+	/*
+	 * arm_vsmmu_init(), before anything is taken: the VINTF will carry
+	 * the stage-2 parent's VMID, which only means something on the SMMU
+	 * that owns that domain.  The core checked only that the HWPT is a
+	 * nesting parent, not whose.
+	 */
+	if (viommu->hwpt->common.iommu != viommu->iommu)
+		return -EINVAL;
 	if (ISIM_WARN_ON(m, viommu->type != IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV))
 		return -EOPNOTSUPP;
 	if (!data || !data->len)
@@ -558,6 +571,8 @@ static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
 	pthread_mutex_init(&vi->lvcmdq_mutex, NULL);
 	atomic_init(&vi->events_reported, 0);
 	atomic_init(&vi->events_dropped, 0);
+	atomic_init(&vi->inv_cmds, 0);
+	atomic_init(&vi->inv_batches, 0);
 
 	/* tegra241_vintf_hw_init(vintf, false). */
 	isim_cmdqv_vintf_deinit(vi->v);
@@ -695,6 +710,10 @@ out:
 
 const struct iommufd_viommu_ops tegra241_cmdqv_viommu_ops = {
 	.destroy = cmdqv_viommu_destroy,
+	.alloc_domain_nested = tegra241_cmdqv_alloc_domain_nested,
+	.free_domain_nested = tegra241_cmdqv_free_domain_nested,
+	/* What a guest may not queue on its VCMDQs comes through here. */
+	.cache_invalidate = tegra241_cmdqv_cache_invalidate,
 	.vdevice_size = sizeof(struct cmdqv_vsid),
 	.vdevice_init = cmdqv_vdevice_init,
 	.get_hw_queue_size = tegra241_cmdqv_get_hw_queue_size,

@@ -1,16 +1,19 @@
 /*
  * The state of the "tegra241-cmdqv" driver shared by
  * vendors/nvidia/tegra241_cmdqv.c (the driver: instance, VMIDs, vEVENTs,
- * vIOMMU and vDEVICEs), tegra241_cmdqv_queue.c (the HW queue ops) and
+ * vIOMMU and vDEVICEs), tegra241_cmdqv_queue.c (the HW queue ops),
+ * tegra241_cmdqv_vsmmu.c (nested domains and IOMMU_HWPT_INVALIDATE) and
  * tegra241_cmdqv_vmm.c (the VMM-side calls) and by nothing else: the IOMMU
- * instance, the vIOMMU (one VINTF) and the guest VCMDQ, the driver symbols
- * the other two files need, and the declarations of the VMM-side calls.
+ * instance, the vIOMMU (one VINTF), its nested domains and the guest
+ * VCMDQ, the driver symbols the other files need, and the declarations
+ * of the VMM-side calls.
  */
 #ifndef ISIM_NVIDIA_TEGRA241_CMDQV_PRIVATE_H
 #define ISIM_NVIDIA_TEGRA241_CMDQV_PRIVATE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +52,21 @@ struct cmdqv_vintf {
 	/* vEVENTs handed to the core, and those it had no queue for. */
 	atomic_ulong events_reported;
 	atomic_ulong events_dropped;
+
+	/* IOMMU_HWPT_INVALIDATE: commands and batches issued for the guest. */
+	atomic_ulong inv_cmds;
+	atomic_ulong inv_batches;
+};
+
+/*
+ * A nested (stage-1) domain on a vIOMMU (struct arm_smmu_nested_domain):
+ * the guest's STE words 0-1 as accepted, in CPU order, EATS cleared (the
+ * host sets it in the physical STE), and whether they asked for ATS.
+ */
+struct cmdqv_nested {
+	struct cmdqv_vintf *vintf;
+	uint64_t ste[2];
+	bool enable_ats;
 };
 
 /* A guest VCMDQ (struct tegra241_vcmdq): LVCMDQ lidx of its VINTF. */
@@ -74,6 +92,11 @@ int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
 int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
 				 uint64_t *reported, uint64_t *dropped);
 int tegra241_cmdqv_device_sid(struct isim_device *dev, uint32_t *sid);
+int tegra241_cmdqv_nested_ste(struct isim_fd *fd, uint32_t hwpt_id,
+			      uint64_t ste[2], bool *enable_ats);
+int tegra241_cmdqv_viommu_invalidations(struct isim_fd *fd,
+					uint32_t viommu_id, uint64_t *cmds,
+					uint64_t *batches);
 
 static inline struct cmdqv_vintf *to_vintf(struct iommufd_viommu *viommu)
 {
@@ -103,5 +126,14 @@ size_t tegra241_cmdqv_get_hw_queue_size(struct iommufd_viommu *viommu,
 					unsigned type);
 int tegra241_cmdqv_hw_queue_init_phys(struct iommufd_hw_queue *hw_queue,
 				      uint32_t lidx, uint64_t base_pa);
+/* Nested domains and the trapped main queue (tegra241_cmdqv_vsmmu.c). */
+int tegra241_cmdqv_alloc_domain_nested(struct iommufd_viommu *viommu,
+				       uint32_t flags,
+				       const struct iommu_user_data *data,
+				       void **out);
+void tegra241_cmdqv_free_domain_nested(struct iommufd_viommu *viommu,
+				       void *nested);
+int tegra241_cmdqv_cache_invalidate(struct iommufd_viommu *viommu,
+				    struct iommu_user_data_array *array);
 
 #endif

@@ -1,15 +1,17 @@
 /*
  * The VMM-side calls of the "tegra241-cmdqv" driver, for the VMM and for
  * tests, the CLI and benchmarks: the instance's CMDQV model, the VINTF
- * behind a vIOMMU, the vIOMMU's vEVENT counts and a device's physical
- * stream ID.  Each checks that the object it is given belongs to this
- * driver; their declarations are in tegra241_cmdqv_private.h (callers
- * outside the driver repeat them).
+ * behind a vIOMMU, the vIOMMU's vEVENT and invalidation counts, a nested
+ * domain's accepted STE and a device's physical stream ID.  Each checks
+ * that the object it is given belongs to this driver; their declarations
+ * are in tegra241_cmdqv_private.h (callers outside the driver repeat
+ * them).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sim/iommufd/iommufd_private.h"
@@ -54,18 +56,72 @@ int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
 	return 0;
 }
 
-/* vEVENTs delivered to the VMM's vEVENTQ, and those dropped (no queue). */
-int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
-				 uint64_t *reported, uint64_t *dropped)
+/* The vIOMMU's counters, in pairs. */
+enum vintf_counter_pair { VINTF_EVENTS, VINTF_INVALIDATIONS };
+
+/* A pair of the vIOMMU's counters, read while it is held. */
+static int vintf_counters(struct isim_fd *fd, uint32_t viommu_id,
+			  enum vintf_counter_pair pair, uint64_t *a,
+			  uint64_t *b)
 {
 	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
 
 	if (IS_ERR(vi))
 		return (int)PTR_ERR(vi);
-	*reported = atomic_load(&vi->events_reported);
-	*dropped = atomic_load(&vi->events_dropped);
+	if (pair == VINTF_EVENTS) {
+		*a = atomic_load(&vi->events_reported);
+		*b = atomic_load(&vi->events_dropped);
+	} else {
+		*a = atomic_load(&vi->inv_cmds);
+		*b = atomic_load(&vi->inv_batches);
+	}
 	iommufd_put_object(&fd->ictx, &vi->core.obj);
 	return 0;
+}
+
+/* vEVENTs delivered to the VMM's vEVENTQ, and those dropped (no queue). */
+int tegra241_cmdqv_viommu_events(struct isim_fd *fd, uint32_t viommu_id,
+				 uint64_t *reported, uint64_t *dropped)
+{
+	return vintf_counters(fd, viommu_id, VINTF_EVENTS, reported, dropped);
+}
+
+/* IOMMU_HWPT_INVALIDATE on the vIOMMU: commands and batches issued. */
+int tegra241_cmdqv_viommu_invalidations(struct isim_fd *fd,
+					uint32_t viommu_id, uint64_t *cmds,
+					uint64_t *batches)
+{
+	return vintf_counters(fd, viommu_id, VINTF_INVALIDATIONS, cmds,
+			      batches);
+}
+
+/*
+ * The STE words 0-1 nested HWPT @hwpt_id kept (CPU order, EATS clear) and
+ * whether they enabled ATS: what the attach would build the physical STE
+ * from.  -EINVAL for a nested HWPT of another driver.
+ */
+int tegra241_cmdqv_nested_ste(struct isim_fd *fd, uint32_t hwpt_id,
+			      uint64_t ste[2], bool *enable_ats)
+{
+	struct iommufd_hwpt_nested *n;
+	const struct cmdqv_nested *nested;
+	int rc = 0;
+
+	n = (struct iommufd_hwpt_nested *)iommufd_get_object(
+		&fd->ictx, hwpt_id, IOMMUFD_OBJ_HWPT_NESTED);
+	if (IS_ERR(n))
+		return (int)PTR_ERR(n);
+	if (!n->viommu || n->viommu->ops != &tegra241_cmdqv_viommu_ops) {
+		rc = -EINVAL;
+		goto out;
+	}
+	nested = n->nested;
+	ste[0] = nested->ste[0];
+	ste[1] = nested->ste[1];
+	*enable_ats = nested->enable_ats;
+out:
+	iommufd_put_object(&fd->ictx, &n->common.obj);
+	return rc;
 }
 
 /* @dev's physical stream ID (what SID_REPLACE gets for its vDEVICEs). */
