@@ -364,9 +364,10 @@ int iommufd_get_hw_info(struct iommufd_ucmd *ucmd)
 
 			if (k > sizeof(zeros))
 				k = sizeof(zeros);
-			rc = isim_copy_to_user((char *)u64_to_user_ptr(
-						       cmd->data_uptr) + off,
-					       zeros, k);
+			rc = isim_copy_to_user(
+				user_ptr_add(u64_to_user_ptr(cmd->data_uptr),
+					     off),
+				zeros, k);
 			off += k;
 		}
 		if (rc)

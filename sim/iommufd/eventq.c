@@ -371,7 +371,7 @@ static ssize_t veventq_read(struct iommufd_object *obj, void *buf,
 		}
 		if (n > count - done)
 			break;
-		if (isim_copy_to_user((char *)buf + done, src, n)) {
+		if (isim_copy_to_user(user_ptr_add(buf, done), src, n)) {
 			rc = -EFAULT;
 			break;
 		}

@@ -180,7 +180,8 @@ static ssize_t fault_fd_read(struct iommufd_object *obj, void *buf,
 			break;
 		for (i = 0; i < g->fault_count; i++) {
 			g->faults[i].cookie = g->cookie;
-			if (isim_copy_to_user((char *)buf + done, &g->faults[i],
+			if (isim_copy_to_user(user_ptr_add(buf, done),
+					      &g->faults[i],
 					      fault_size)) {
 				rc = -EFAULT;
 				break;

@@ -175,7 +175,7 @@ static int iopt_alloc_iova(struct io_pagetable *iopt, uint64_t *iova,
 	uint64_t page_offset = addr % ps;
 	uint64_t max_align = iopt->m->cfg.no_thp ? ps : ps * (ps / 8);
 	uint64_t win_s = ps, win_l = UINT64_MAX - ps;
-	struct isim_itree_node *n;
+	struct isim_itree_span_iter allowed;
 	uint64_t align;
 
 	if (!length || length >= UINT64_MAX / 2)
@@ -191,12 +191,11 @@ static int iopt_alloc_iova(struct io_pagetable *iopt, uint64_t *iova,
 	if (isim_itree_empty(&iopt->allowed_itree))
 		return window_alloc(iopt, win_s, win_l, align, page_offset,
 				    length, iova) ? 0 : -ENOSPC;
-	isim_itree_for_each(n, &iopt->allowed_itree) {
-		uint64_t s = n->start > win_s ? n->start : win_s;
-		uint64_t l = n->last < win_l ? n->last : win_l;
-
-		if (s <= l && window_alloc(iopt, s, l, align, page_offset,
-					   length, iova))
+	/* Spans, not nodes: allowed ranges that touch are one window. */
+	isim_itree_for_each_span(&allowed, &iopt->allowed_itree, win_s, win_l) {
+		if (!allowed.is_hole &&
+		    window_alloc(iopt, allowed.start_used, allowed.last_used,
+				 align, page_offset, length, iova))
 			return 0;
 	}
 	return -ENOSPC;

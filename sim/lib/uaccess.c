@@ -57,7 +57,6 @@ int isim_copy_to_user(void *udst, const void *src, size_t len)
 int isim_copy_struct_from_user(void *dst, size_t ksize, const void *usrc,
 			       size_t usize)
 {
-	const char *tail = (const char *)usrc + ksize;
 	char buf[64];
 	int rc;
 
@@ -70,7 +69,8 @@ int isim_copy_struct_from_user(void *dst, size_t ksize, const void *usrc,
 
 		if (n > sizeof(buf))
 			n = sizeof(buf);
-		rc = isim_copy_from_user(buf, tail + off, n);
+		rc = isim_copy_from_user(buf, user_ptr_add(usrc, ksize + off),
+					 n);
 		if (rc)
 			return rc;
 		for (size_t i = 0; i < n; i++)

@@ -38,4 +38,15 @@ static inline void *u64_to_user_ptr(uint64_t v)
 	return (void *)(uintptr_t)v;
 }
 
+/*
+ * @uptr + @off for a user pointer.  User pointers may be anything, NULL
+ * included (the EFAULT paths rely on it), and C leaves arithmetic on NULL
+ * undefined, so the sum is taken on the integer, as a __user pointer's
+ * would be in the kernel.
+ */
+static inline void *user_ptr_add(const void *uptr, size_t off)
+{
+	return (void *)((uintptr_t)uptr + off);
+}
+
 #endif

@@ -290,6 +290,24 @@ START_TEST(allow_iovas)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/ioas-fuzzer: the kernel walks the allowed tree as
+ * spans, so ranges that touch form one window.  A 0x2000 map aligned to
+ * 0x1000 fits [0x1000, 0x2fff] only across the seam at 0x1800.
+ */
+START_TEST(allow_iovas_adjacent_join)
+{
+	struct iommu_iova_range two[] = { { 0x1000, 0x17ff },
+					  { 0x1800, 0x2fff } };
+	uint64_t iova = 0;
+
+	ck_assert_int_eq(allow(two, 2), 0);
+	ck_assert_int_eq(ioas_map(tfd, ioas, VA(0x7f0000001000), 0x2000, RW,
+				  &iova), 0);
+	ck_assert_uint_eq(iova, 0x1000);
+}
+END_TEST
+
 static int option(uint32_t id, uint16_t op, uint32_t obj, uint64_t *val)
 {
 	struct iommu_option cmd = {
@@ -374,6 +392,7 @@ int main(void)
 	tcase_add_test(tc, unmap_worked_examples);
 	tcase_add_test(tc, copy_shares_pages);
 	tcase_add_test(tc, allow_iovas);
+	tcase_add_test(tc, allow_iovas_adjacent_join);
 	tcase_add_test(tc, option_rows);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
