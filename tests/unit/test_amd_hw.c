@@ -852,6 +852,30 @@ START_TEST(cmd_tail_out_of_range)
 }
 END_TEST
 
+/*
+ * The enable edge takes the tail software left as well as the head: after
+ * the reset (head = tail = 0 while stopped), a tail write out of range is
+ * ignored against that 0, not against a tail sampled before the reset,
+ * which would run the stale command in slot 0 again (found by
+ * amd-fuzzer).
+ */
+START_TEST(cmd_enable_samples_tail)
+{
+	hw_up(NULL);
+	q(c_all());
+	ck_assert_uint_eq(go(), 1);
+	amd_hw_control_write(hw, CTL_ALL & ~CTL_CMD);
+	amd_guest_ring_reset(&gc);
+	amd_hw_control_write(hw, CTL_ALL);
+	ck_assert_uint_eq(ri(AMD_RING_CMD).tail, 0);
+	reg_set(AMD_VF_CMD_TAIL, 0x2000);
+	ck_assert_uint_eq(amd_hw_step(hw, 100), 0);
+	ck_assert_uint_eq(reg_get(AMD_VF_CMD_HEAD), 0);
+	ck_assert_uint_eq(st().cmd_exec[AMD_CMD_INV_IOMMU_ALL], 1);
+	hw_down();
+}
+END_TEST
+
 /* #5, #7: enabling fetches from the head software left; head wraps to 0. */
 START_TEST(cmd_enable_and_wrap)
 {
@@ -2683,6 +2707,7 @@ int main(void)
 	suite_add_tcase(s, ctl);
 
 	tcase_add_test(cmd, cmd_tail_out_of_range);
+	tcase_add_test(cmd, cmd_enable_samples_tail);
 	tcase_add_test(cmd, cmd_enable_and_wrap);
 	tcase_add_test(cmd, cmd_producer_full);
 	tcase_add_test(cmd, completion_wait);

@@ -1404,10 +1404,14 @@ static void ring_flags_locked(struct amd_hw *hw, enum amd_ring ring,
 	} else if (!was && now && r->size) {
 		/*
 		 * Software may have moved the pointer it owns while the ring
-		 * was stopped: the command head, a log's tail.
+		 * was stopped: the command head, a log's tail.  The command
+		 * tail is taken too (the edge rings the doorbell, §6.2): a
+		 * later tail write out of range is then ignored against the
+		 * tail software left, not one sampled before a reset.
 		 */
 		if (ring == AMD_RING_CMD) {
 			sample_ptr(hw, rd->head_reg, r->size, &r->head);
+			sample_ptr(hw, rd->tail_reg, r->size, &r->tail);
 			cmd_set_head(hw, r->head);
 		} else {
 			sample_ptr(hw, rd->tail_reg, r->size, &r->tail);
