@@ -1,16 +1,20 @@
 /*
- * The software vSMMU side of a "tegra241-cmdqv" vIOMMU through the real
- * ioctls: nested HWPTs allocated on the vIOMMU with the guest's STE
- * (IOMMU_HWPT_DATA_ARM_SMMUV3), and IOMMU_HWPT_INVALIDATE on the vIOMMU
- * with SMMUv3 commands (IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3), as the
- * kernel's arm_vsmmu_alloc_domain_nested() and arm_vsmmu_cache_invalidate()
- * take them: which STEs pass and the errno of each that does not, the
- * VMID forced on TLBIs, vSID to pSID for ATC_INV and the CD
- * invalidations, EIO with entry_num for what cannot be converted, and the
- * batches of 63.  What an issued command did shows in the model's IOTLB
- * and ATC and in the "cmdqv.invalidate" trace, which carries the
- * converted words.  The VCMDQ path for the same guest is tested in
- * test_tegra241_cmdqv.c.
+ * The software vSMMU side of the "tegra241-cmdqv" driver through the real
+ * ioctls, on both of its vIOMMU types (a TEGRA241_CMDQV one with its
+ * VINTF, and the plain ARM_SMMUV3 one a VMM uses without CMDQV
+ * acceleration): nested HWPTs allocated on the vIOMMU with the guest's
+ * STE (IOMMU_HWPT_DATA_ARM_SMMUV3), and IOMMU_HWPT_INVALIDATE on the
+ * vIOMMU with SMMUv3 commands (IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3),
+ * as the kernel's arm_vsmmu_alloc_domain_nested() and
+ * arm_vsmmu_cache_invalidate() take them: which STEs pass and the errno of
+ * each that does not, the VMID forced on TLBIs, vSID to pSID for ATC_INV
+ * and the CD invalidations, EIO with entry_num for what cannot be
+ * converted, and the batches of 63.  What an issued command did shows in
+ * the model's IOTLB and ATC and in the "cmdqv.invalidate" trace, which
+ * carries the converted words.  Then what is the plain vIOMMU's own, as
+ * arm_smmu_get_viommu_size() and arm_vsmmu_init() have it: allocation,
+ * its checks and VMID, and no HW queue.  The VCMDQ path for the same
+ * guest is tested in test_tegra241_cmdqv.c.
  */
 #include "config.h"
 
@@ -29,6 +33,8 @@ int tegra241_cmdqv_nested_ste(struct isim_fd *fd, uint32_t hwpt_id,
 int tegra241_cmdqv_viommu_invalidations(struct isim_fd *fd,
 					uint32_t viommu_id, uint64_t *cmds,
 					uint64_t *batches);
+int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
+				struct isim_cmdqv_vintf **out);
 
 #define VMID		0x42ull	/* vmid_first: the parent's VMID */
 #define VSID		0x10u
@@ -55,6 +61,7 @@ struct env {
 	struct isim_fd *fd;
 	struct isim_cmdqv *hw;
 	uint32_t ioas, dev_id, parent, viommu;
+	unsigned type;			/* the vIOMMU type under test */
 	uint32_t psid;
 	/* Converted commands the trace showed, in issue order. */
 	uint64_t issued[MAX_CMDS][2];
@@ -80,12 +87,23 @@ static void trace_sink(void *arg, const struct isim_trace_event *ev)
 	E.nr_issued++;
 }
 
-static void setup(void)
+/* A vIOMMU of the type under test; the CMDQV one needs its data. */
+static int viommu_new(uint32_t dev_id, uint32_t parent, uint32_t *out)
 {
 	struct iommu_viommu_tegra241_cmdqv d = { 0 };
+
+	if (E.type == IOMMU_VIOMMU_TYPE_ARM_SMMUV3)
+		return viommu_alloc(E.fd, dev_id, parent, E.type, out);
+	return viommu_alloc_data(E.fd, dev_id, parent, E.type, &d, sizeof(d),
+				 out);
+}
+
+static void setup_type(unsigned type)
+{
 	uint32_t pt;
 
 	memset(&E, 0, sizeof(E));
+	E.type = type;
 	ck_assert_int_eq(isim_machine_new(NULL, &E.m), 0);
 	ck_assert_int_eq(isim_open(E.m, &E.fd), 0);
 	ck_assert_int_eq(isim_iommu_add(E.m, "tegra241-cmdqv",
@@ -99,11 +117,19 @@ static void setup(void)
 	ck_assert_int_eq(hwpt_alloc(E.fd, E.dev_id, E.ioas,
 				    IOMMU_HWPT_ALLOC_NEST_PARENT, &E.parent),
 			 0);
-	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
-					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
-					   &d, sizeof(d), &E.viommu), 0);
+	ck_assert_int_eq(viommu_new(E.dev_id, E.parent, &E.viommu), 0);
 	ck_assert_int_eq(tegra241_cmdqv_device_sid(E.dev, &E.psid), 0);
 	isim_trace_set_sink(E.m, trace_sink, NULL);
+}
+
+static void setup_vintf(void)
+{
+	setup_type(IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV);
+}
+
+static void setup_vsmmu(void)
+{
+	setup_type(IOMMU_VIOMMU_TYPE_ARM_SMMUV3);
 }
 
 static void teardown(void)
@@ -371,7 +397,6 @@ START_TEST(vsid_becomes_psid)
 	struct isim_smmu_cmd cd_all = {
 		.op = ISIM_SMMU_OP_CFGI_CD_ALL, .sid = VSID,
 	};
-	struct iommu_viommu_tegra241_cmdqv d = { 0 };
 	uint32_t vdev, done, dev2_id, pt, viommu2, vdev2;
 	struct isim_device *dev2;
 	uint64_t cmds[2][2];
@@ -411,9 +436,7 @@ START_TEST(vsid_becomes_psid)
 	ck_assert_int_eq(isim_device_bind(E.fd, dev2, &dev2_id), 0);
 	pt = E.ioas;
 	ck_assert_int_eq(isim_device_attach(E.fd, dev2_id, &pt), 0);
-	ck_assert_int_eq(viommu_alloc_data(E.fd, dev2_id, E.parent,
-					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
-					   &d, sizeof(d), &viommu2), 0);
+	ck_assert_int_eq(viommu_new(dev2_id, E.parent, &viommu2), 0);
 	ck_assert_int_eq(vdev_alloc(E.fd, viommu2, dev2_id, VSID + 1, &vdev2),
 			 0);
 	ck_assert_int_eq(inv(cmds + 1, 1, &done), -EIO);
@@ -565,39 +588,225 @@ START_TEST(batches_of_63)
 }
 END_TEST
 
-/* Every fallible step of both ops fails once: no leak, invariants hold. */
-START_TEST(fail_nth)
+/*
+ * @op with its nth fallible step failing, for nth = 1, 2, ... until it
+ * succeeds: each failure is an errno, and once the objects @op made (in
+ * @ids, in order) are destroyed, last first, nothing leaks and the
+ * invariants hold.  Returns the nth that succeeded.
+ */
+static unsigned fail_nth_sweep(int (*op)(uint32_t ids[2]))
 {
-	uint64_t cmds[1][2];
 	unsigned nth, done_at = 0;
 
-	ck_assert_int_eq(isim_smmu_tlbi_nh_all(cmds[0], 0), 0);
 	for (nth = 1; nth < 100 && !done_at; nth++) {
-		uint32_t id = 0, done = 0;
+		uint32_t ids[2] = { 0, 0 };
 		int rc;
 
 		isim_fail_nth_set(nth);
-		rc = nested_alloc(STE0_V | STE0_CFG(CFG_S1), 0, 0, &id);
-		if (!rc)
-			rc = inv(cmds, 1, &done);
+		rc = op(ids);
 		isim_fail_nth_set(0);
 		if (!rc)
 			done_at = nth;
 		else
 			ck_assert_int_lt(rc, 0);
-		if (id)
-			ck_assert_int_eq(obj_destroy(E.fd, id), 0);
+		for (unsigned i = 2; i-- > 0;)
+			if (ids[i])
+				ck_assert_int_eq(obj_destroy(E.fd, ids[i]), 0);
 		assert_invariants(E.m);
 	}
-	ck_assert_uint_gt(done_at, 1);
+	return done_at;
+}
+
+/* A nested HWPT, then an invalidation on the vIOMMU. */
+static int nested_then_inv(uint32_t ids[2])
+{
+	uint64_t cmds[1][2];
+	uint32_t done;
+	int rc;
+
+	ck_assert_int_eq(isim_smmu_tlbi_nh_all(cmds[0], 0), 0);
+	rc = nested_alloc(STE0_V | STE0_CFG(CFG_S1), 0, 0, &ids[0]);
+	return rc ? rc : inv(cmds, 1, &done);
+}
+
+/* Every fallible step of both ops fails once: no leak, invariants hold. */
+START_TEST(fail_nth)
+{
+	ck_assert_uint_gt(fail_nth_sweep(nested_then_inv), 1);
 }
 END_TEST
 
-static Suite *vsmmu_suite(void)
+/* ------------------------------------------ the plain SMMUv3 vIOMMU */
+
+#define SMMUV3		IOMMU_VIOMMU_TYPE_ARM_SMMUV3
+
+/* The VMID vIOMMU @id puts on a TLBI, as the trace saw it issued. */
+static uint64_t vmid_of(uint32_t id)
 {
-	Suite *s = suite_create("tegra241_vsmmu");
-	TCase *tn = tcase_create("nested");
-	TCase *ti = tcase_create("invalidate");
+	uint64_t cmd[2];
+	uint32_t done = 1;
+
+	ck_assert_int_eq(isim_smmu_tlbi_nh_all(cmd, 0), 0);
+	cmd[0] = htole64(cmd[0]);
+	cmd[1] = htole64(cmd[1]);
+	ck_assert_int_eq(hwpt_invalidate(E.fd, id, INV_SMMUV3, cmd, 16, &done),
+			 0);
+	ck_assert_uint_gt(E.nr_issued, 0);
+	return E.issued[E.nr_issued - 1][0] >> 32 & 0xffff;
+}
+
+/* arm_smmu_get_viommu_size() and arm_vsmmu_init() for the plain type. */
+START_TEST(smmuv3_alloc)
+{
+	struct iommu_viommu_tegra241_cmdqv d = { 0x1111, 0x2222 };
+	struct isim_cmdqv_vintf *v;
+	uint32_t id, cmdqv_id;
+	uint64_t c, b;
+
+	/* The vSMMU part alone: no VINTF, the parent's VMID. */
+	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, E.viommu, &v),
+			 -EINVAL);
+	ck_assert_int_eq(tegra241_cmdqv_viommu_invalidations(E.fd, E.viommu,
+							     &c, &b), 0);
+	ck_assert_uint_eq(c + b, 0);
+	ck_assert_uint_eq(vmid_of(E.viommu), VMID);
+
+	/* Data is not looked at for this type: accepted, nothing written. */
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent, SMMUV3,
+					   &d, sizeof(d), &id), 0);
+	ck_assert_uint_eq(d.out_vintf_mmap_offset, 0x1111);
+	ck_assert_uint_eq(d.out_vintf_mmap_length, 0x2222);
+	ck_assert_uint_eq(vmid_of(id), VMID);
+	ck_assert_int_eq(obj_destroy(E.fd, id), 0);
+
+	/* No VINTF taken: a CMDQV vIOMMU still gets VINTF1, same VMID. */
+	d = (struct iommu_viommu_tegra241_cmdqv){ 0 };
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, E.parent,
+					   IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
+					   &d, sizeof(d), &cmdqv_id), 0);
+	ck_assert_int_eq(tegra241_cmdqv_viommu_vintf(E.fd, cmdqv_id, &v), 0);
+	ck_assert_uint_eq(isim_cmdqv_vintf_id(v), 1);
+	ck_assert_uint_eq(ISIM_CMDQV_VINTF_VMID(isim_cmdqv_vintf_config_reg(v)),
+			  VMID);
+	ck_assert_int_eq(obj_destroy(E.fd, cmdqv_id), 0);
+
+	/* The vIOMMU holds its parent. */
+	ck_assert_int_eq(obj_destroy(E.fd, E.parent), -EBUSY);
+	ck_assert_int_eq(obj_destroy(E.fd, E.viommu), 0);
+	ck_assert_int_eq(obj_destroy(E.fd, E.parent), 0);
+}
+END_TEST
+
+/* A parent of another SMMU: EINVAL, with or without data, nothing kept. */
+START_TEST(smmuv3_foreign_parent)
+{
+	struct iommu_viommu_tegra241_cmdqv d = { 0 };
+	uint32_t dev_b, parent_b, parent2, before, after, id = 0;
+	struct isim_iommu *iommu_b;
+	struct isim_device *gpu_b;
+
+	/* A second SMMU whose device is bound but attached nowhere. */
+	ck_assert_int_eq(isim_iommu_add(E.m, "tegra241-cmdqv",
+					"vmid_first=0x42", &iommu_b), 0);
+	ck_assert_int_eq(isim_device_add(E.m, iommu_b, "gpu_b", &gpu_b), 0);
+	ck_assert_int_eq(isim_device_bind(E.fd, gpu_b, &dev_b), 0);
+	ck_assert_int_eq(hwpt_alloc(E.fd, dev_b, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent_b),
+			 0);
+
+	ck_assert_int_eq(ioas_alloc(E.fd, &before), 0);
+	ck_assert_int_eq(viommu_alloc(E.fd, E.dev_id, parent_b, SMMUV3, &id),
+			 -EINVAL);
+	ck_assert_int_eq(viommu_alloc_data(E.fd, E.dev_id, parent_b, SMMUV3,
+					   &d, sizeof(d), &id), -EINVAL);
+	ck_assert_uint_eq(id, 0);
+	/* No ID used up, no reference left on the parent. */
+	ck_assert_int_eq(ioas_alloc(E.fd, &after), 0);
+	ck_assert_uint_eq(after, before + 1);
+	assert_invariants(E.m);
+	ck_assert_int_eq(obj_destroy(E.fd, parent_b), 0);
+
+	/* No VMID taken: a new parent gets the next, and gets it back. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(hwpt_alloc(E.fd, E.dev_id, E.ioas,
+					    IOMMU_HWPT_ALLOC_NEST_PARENT,
+					    &parent2), 0);
+		ck_assert_int_eq(viommu_alloc(E.fd, E.dev_id, parent2, SMMUV3,
+					      &id), 0);
+		ck_assert_uint_eq(vmid_of(id), VMID + 1);
+		ck_assert_int_eq(obj_destroy(E.fd, id), 0);
+		ck_assert_int_eq(obj_destroy(E.fd, parent2), 0);
+	}
+
+	/* Instance B takes its own parent, with its own VMIDs ... */
+	ck_assert_int_eq(hwpt_alloc(E.fd, dev_b, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent_b),
+			 0);
+	ck_assert_int_eq(viommu_alloc(E.fd, dev_b, parent_b, SMMUV3, &id), 0);
+	ck_assert_uint_eq(vmid_of(id), VMID);
+	/* ... and refuses instance A's. */
+	ck_assert_int_eq(viommu_alloc(E.fd, dev_b, E.parent, SMMUV3, &id),
+			 -EINVAL);
+}
+END_TEST
+
+/* The ops have no get_hw_queue_size: the core's EOPNOTSUPP, nothing kept. */
+START_TEST(smmuv3_no_hw_queue)
+{
+	struct iommu_hw_queue_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = E.viommu,
+		.type = IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV,
+		.length = 4096,
+	};
+	uint32_t before, after, vdev;
+
+	ck_assert_int_eq(ioas_alloc(E.fd, &before), 0);
+	ck_assert_int_eq(isim_ioctl(E.fd, IOMMU_HW_QUEUE_ALLOC, &cmd),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(vdev_alloc(E.fd, E.viommu, E.dev_id, VSID, &vdev), 0);
+	ck_assert_int_eq(isim_ioctl(E.fd, IOMMU_HW_QUEUE_ALLOC, &cmd),
+			 -EOPNOTSUPP);
+	ck_assert_uint_eq(cmd.out_hw_queue_id, 0);
+	ck_assert_int_eq(ioas_alloc(E.fd, &after), 0);
+	ck_assert_uint_eq(after, before + 2);
+	assert_invariants(E.m);
+}
+END_TEST
+
+/* The nesting parent smmuv3_fail_nth allocates on. */
+static uint32_t sweep_parent;
+
+/* A plain vIOMMU on sweep_parent, then a vDEVICE on it. */
+static int viommu_then_vdev(uint32_t ids[2])
+{
+	int rc = viommu_alloc(E.fd, E.dev_id, sweep_parent, SMMUV3, &ids[0]);
+
+	return rc ? rc : vdev_alloc(E.fd, ids[0], E.dev_id, VSID, &ids[1]);
+}
+
+/* Every fallible step of the alloc and of a vDEVICE on it fails once. */
+START_TEST(smmuv3_fail_nth)
+{
+	uint32_t id;
+
+	ck_assert_int_eq(hwpt_alloc(E.fd, E.dev_id, E.ioas,
+				    IOMMU_HWPT_ALLOC_NEST_PARENT,
+				    &sweep_parent), 0);
+	ck_assert_uint_gt(fail_nth_sweep(viommu_then_vdev), 1);
+	/* Every VMID came back: the parent's is still the next free one. */
+	ck_assert_int_eq(viommu_alloc(E.fd, E.dev_id, sweep_parent, SMMUV3,
+				      &id), 0);
+	ck_assert_uint_eq(vmid_of(id), VMID + 1);
+}
+END_TEST
+
+/* The vSMMU tests, once per vIOMMU type (@setup makes E.viommu). */
+static void add_vsmmu_tcases(Suite *s, const char *nested_name,
+			     const char *inv_name, void (*setup)(void))
+{
+	TCase *tn = tcase_create(nested_name);
+	TCase *ti = tcase_create(inv_name);
 
 	tcase_add_checked_fixture(tn, setup, teardown);
 	tcase_add_test(tn, nested_ste_accepted);
@@ -613,6 +822,23 @@ static Suite *vsmmu_suite(void)
 	tcase_add_test(ti, batches_of_63);
 	tcase_add_test(ti, fail_nth);
 	suite_add_tcase(s, ti);
+}
+
+static Suite *vsmmu_suite(void)
+{
+	Suite *s = suite_create("tegra241_vsmmu");
+	TCase *tp = tcase_create("smmuv3");
+
+	add_vsmmu_tcases(s, "nested", "invalidate", setup_vintf);
+	add_vsmmu_tcases(s, "nested_smmuv3", "invalidate_smmuv3",
+			 setup_vsmmu);
+
+	tcase_add_checked_fixture(tp, setup_vsmmu, teardown);
+	tcase_add_test(tp, smmuv3_alloc);
+	tcase_add_test(tp, smmuv3_foreign_parent);
+	tcase_add_test(tp, smmuv3_no_hw_queue);
+	tcase_add_test(tp, smmuv3_fail_nth);
+	suite_add_tcase(s, tp);
 	return s;
 }
 

@@ -6,16 +6,19 @@
  * memory is the machine's physical memory.  VINTF0 belongs to the host;
  * every vIOMMU of type TEGRA241_CMDQV takes one free VINTF, tagged with the
  * VMID of its nesting parent and HYP_OWN=0, and hands the VINTF's logical
- * page0 to user space through the iommufd mmap.  IOMMU_HW_QUEUE_ALLOC is
- * the physically addressed variant: the core pins the guest's queue and
- * checks contiguity, and hw_queue_init_phys here applies the driver's own
- * checks (spec nvidia_cmdqv.md §4.2 D1-D8), maps the LVCMDQ and programs
- * BASE with the host PA.  The guest enables and drives the queue itself
- * through the mapped page; the model consumes it, stepped by isim_hw_run
- * or on one thread per VINTF on a threaded machine, and its errors come
- * back to the VMM as IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV events carrying the
- * VINTF's LVCMDQ error map.  vDEVICEs fill the VINTF's SID_MATCH /
- * SID_REPLACE pairs so guest ATC_INVs reach the physical stream.
+ * page0 to user space through the iommufd mmap.  A vIOMMU of the plain
+ * ARM_SMMUV3 type (what a VMM asks for without CMDQV acceleration) is
+ * only the generic vSMMU part: no VINTF, no HW queue, no mmap.
+ * IOMMU_HW_QUEUE_ALLOC is the physically addressed variant: the core pins
+ * the guest's queue and checks contiguity, and hw_queue_init_phys here
+ * applies the driver's own checks (spec nvidia_cmdqv.md §4.2 D1-D8), maps
+ * the LVCMDQ and programs BASE with the host PA.  The guest enables and
+ * drives the queue itself through the mapped page; the model consumes it,
+ * stepped by isim_hw_run or on one thread per VINTF on a threaded
+ * machine, and its errors come back to the VMM as
+ * IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV events carrying the VINTF's LVCMDQ
+ * error map.  vDEVICEs fill the VINTF's SID_MATCH / SID_REPLACE pairs so
+ * guest ATC_INVs reach the physical stream.
  *
  * The SMMUv3 underneath is reduced to what this driver needs: its ID
  * registers for GET_HW_INFO, a stage-2 paging domain geometry, a VMID per
@@ -27,8 +30,9 @@
  * has no driver step, so its CFG does not change what a device's DMA
  * reaches (the nesting parent's stage 2 always translates).
  *
- * The HW queue ops are in tegra241_cmdqv_queue.c, nested domains and
- * IOMMU_HWPT_INVALIDATE in tegra241_cmdqv_vsmmu.c, the VMM-side calls in
+ * The HW queue ops are in tegra241_cmdqv_queue.c; the vSMMU part (VMIDs,
+ * nested domains, IOMMU_HWPT_INVALIDATE, the plain SMMUv3 vIOMMU's ops)
+ * in tegra241_cmdqv_vsmmu.c; the VMM-side calls in
  * tegra241_cmdqv_vmm.c, the state these files share in
  * tegra241_cmdqv_private.h.
  *
@@ -77,14 +81,6 @@
 #define SMMU_IAS_BITS		48u	/* stage-2 input range */
 #define VSID_FIELD_MASK		0xfffffu	/* SID_MATCH.VIRT_SID */
 #define PSID_MAX		0xfffffu	/* SID_REPLACE.PHYS_SID */
-
-/* The stage-2 VMID of one nesting parent, shared by its vIOMMUs. */
-struct cmdqv_vmid {
-	struct cmdqv_vmid *next;
-	const void *parent;
-	uint16_t vmid;
-	unsigned refs;
-};
 
 /* Per device behind this IOMMU (dev->drvdata; the core frees it). */
 struct cmdqv_dev {
@@ -330,75 +326,6 @@ static int cmdqv_paging_geometry(struct isim_device *dev, uint32_t flags,
 	return 0;
 }
 
-/* ----------------------------------------------------------------- VMIDs */
-
-/*
- * The VMID belongs to the stage-2 domain (arm_vsmmu_init() takes it from
- * the nesting parent), so vIOMMUs on one parent share it.  Allocated
- * lowest-free from vmid_first, freed with the last vIOMMU using it.
- */
-static int vmid_get(struct cmdqv_inst *inst, const void *parent,
-		    uint16_t *vmid)
-{
-	struct cmdqv_vmid *e, *n;
-	uint32_t want = inst->vmid_first;
-	int rc = 0;
-
-	pthread_mutex_lock(&inst->lock);
-	for (e = inst->vmids; e; e = e->next)
-		if (e->parent == parent)
-			break;
-	if (e) {
-		e->refs++;
-		*vmid = e->vmid;
-		goto out;
-	}
-	/* The list is kept sorted by VMID: the first gap is the answer. */
-	for (e = inst->vmids; e && e->vmid == want; e = e->next)
-		want++;
-	if (want > UINT16_MAX) {
-		rc = -ENOSPC;
-		goto out;
-	}
-	n = isim_kzalloc(sizeof(*n));
-	if (!n) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	n->parent = parent;
-	n->vmid = (uint16_t)want;
-	n->refs = 1;
-	if (!inst->vmids || inst->vmids->vmid > want) {
-		n->next = inst->vmids;
-		inst->vmids = n;
-	} else {
-		for (e = inst->vmids; e->next && e->next->vmid < want;
-		     e = e->next)
-			;
-		n->next = e->next;
-		e->next = n;
-	}
-	*vmid = n->vmid;
-out:
-	pthread_mutex_unlock(&inst->lock);
-	return rc;
-}
-
-static void vmid_put(struct cmdqv_inst *inst, uint16_t vmid)
-{
-	struct cmdqv_vmid **pp, *e;
-
-	pthread_mutex_lock(&inst->lock);
-	for (pp = &inst->vmids; (e = *pp); pp = &e->next)
-		if (e->vmid == vmid)
-			break;
-	if (!ISIM_WARN_ON(inst->m, !e) && !--e->refs) {
-		*pp = e->next;
-		free(e);
-	}
-	pthread_mutex_unlock(&inst->lock);
-}
-
 /* ------------------------------------------------------------ vEVENTs */
 
 /*
@@ -421,14 +348,14 @@ static void cmdqv_report(void *arg, unsigned vintf_id,
 	pthread_mutex_lock(&inst->lock);
 	vi = vintf_id < inst->num_vintfs ? inst->vintfs[vintf_id] : NULL;
 	if (vi) {
-		rc = iommufd_viommu_report_event(&vi->core,
+		rc = iommufd_viommu_report_event(&vi->vsmmu.core,
 						 IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV,
 						 &ev, sizeof(ev));
 		atomic_fetch_add(rc ? &vi->events_dropped :
 				      &vi->events_reported, 1);
 		isim_trace(&inst->m->trace, "cmdqv.vevent",
 			   "viommu=%u vintf=%u map=%#llx:%#llx rc=%d",
-			   vi->core.obj.id, vintf_id,
+			   vi->vsmmu.core.obj.id, vintf_id,
 			   (unsigned long long)lvcmdq_err_map[1],
 			   (unsigned long long)lvcmdq_err_map[0], rc);
 	}
@@ -460,8 +387,14 @@ static void cmdqv_model_stop(struct isim_hw_model *model)
 
 /* ---------------------------------------------------------------- vIOMMU */
 
+/*
+ * arm_smmu_get_viommu_size(): this SMMU supports nesting, so the plain
+ * SMMUv3 type is always offered; the CMDQV adds its own on top.
+ */
 static size_t cmdqv_get_viommu_size(struct isim_device *dev, unsigned type)
 {
+	if (type == IOMMU_VIOMMU_TYPE_ARM_SMMUV3)
+		return sizeof(struct cmdqv_vsmmu);
 	return type == IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV ?
 		       sizeof(struct cmdqv_vintf) : 0;
 }
@@ -496,12 +429,13 @@ static void vintf_free(struct cmdqv_inst *inst, struct cmdqv_vintf *vi)
  * VINTF is torn down as tegra241_vintf_hw_deinit() does it: every LVCMDQ
  * deinit and unmap from the highest index down, VINTF disabled, SID
  * tables cleared.  Each HW queue holds its vIOMMU, so none is normally
- * left here; any that is (a core bug) is torn down the same way.
+ * left here; any that is (a core bug) is torn down the same way.  The
+ * vSMMU part goes last.
  */
 static void cmdqv_viommu_destroy(struct iommufd_viommu *viommu)
 {
 	struct cmdqv_vintf *vi = to_vintf(viommu);
-	struct cmdqv_inst *inst = vi->inst;
+	struct cmdqv_inst *inst = vi->vsmmu.inst;
 
 	/* Stops the VINTF's thread, or waits out a step in isim_hw_run. */
 	isim_hw_unregister(inst->m, &vi->model);
@@ -514,7 +448,7 @@ static void cmdqv_viommu_destroy(struct iommufd_viommu *viommu)
 	pthread_mutex_unlock(&vi->lvcmdq_mutex);
 	/* After this no report can find the vIOMMU. */
 	vintf_free(inst, vi);
-	vmid_put(inst, vi->vmid);
+	tegra241_vsmmu_deinit(&vi->vsmmu);
 	pthread_mutex_destroy(&vi->lvcmdq_mutex);
 	free(vi->lvcmdqs);
 	isim_trace(&inst->m->trace, "cmdqv.viommu_destroy",
@@ -522,28 +456,21 @@ static void cmdqv_viommu_destroy(struct iommufd_viommu *viommu)
 }
 
 /*
- * tegra241_cmdqv_init_vintf_user(): the uAPI data is required (its out
- * fields are the point); a free VINTF or the allocator's error; the VINTF
- * reset and brought up with the parent's VMID and HYP_OWN=0 but no LVCMDQ
- * (queues come only from HW_QUEUE_ALLOC); its page0 offered for mmap.
+ * tegra241_cmdqv_init_vintf_user(), once the vSMMU part holds the VMID:
+ * the uAPI data is required (its out fields are the point); a free VINTF
+ * or the allocator's error; the VINTF reset and brought up with the
+ * parent's VMID and HYP_OWN=0 but no LVCMDQ (queues come only from
+ * HW_QUEUE_ALLOC); its page0 offered for mmap.
  */
-static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
-			     const struct iommu_user_data *data)
+static int vintf_init_user(struct cmdqv_vintf *vi,
+			   const struct iommu_user_data *data)
 {
-	struct cmdqv_inst *inst = isim_iommu_priv(viommu->iommu);
-	struct cmdqv_vintf *vi = to_vintf(viommu);
+	struct iommufd_viommu *viommu = &vi->vsmmu.core;
+	struct cmdqv_inst *inst = vi->vsmmu.inst;
 	struct isim_machine *m = inst->m;
 	struct iommu_viommu_tegra241_cmdqv arg;
 	int rc;
 
-	/*
-	 * arm_vsmmu_init(), before anything is taken: the VINTF will carry
-	 * the stage-2 parent's VMID, which only means something on the SMMU
-	 * that owns that domain.  The core checked only that the HWPT is a
-	 * nesting parent, not whose.
-	 */
-	if (viommu->hwpt->common.iommu != viommu->iommu)
-		return -EINVAL;
 	if (ISIM_WARN_ON(m, viommu->type != IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV))
 		return -EOPNOTSUPP;
 	if (!data || !data->len)
@@ -553,30 +480,24 @@ static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
 					 sizeof(arg), sizeof(arg));
 	if (rc)
 		return rc;
-	vi->inst = inst;
 	vi->lvcmdqs = isim_kcalloc(inst->per_vintf, sizeof(*vi->lvcmdqs));
 	if (!vi->lvcmdqs)
 		return -ENOMEM;
-	rc = vmid_get(inst, viommu->hwpt, &vi->vmid);
-	if (rc)
-		goto err_free;
 	/*
 	 * Taking the slot also makes the VINTF's reports find this vIOMMU;
 	 * none can come before its queues exist.
 	 */
 	rc = vintf_alloc(inst, vi);
 	if (rc)
-		goto err_vmid;
+		goto err_free;
 	vi->v = isim_cmdqv_vintf(inst->hw, vi->idx);
 	pthread_mutex_init(&vi->lvcmdq_mutex, NULL);
 	atomic_init(&vi->events_reported, 0);
 	atomic_init(&vi->events_dropped, 0);
-	atomic_init(&vi->inv_cmds, 0);
-	atomic_init(&vi->inv_batches, 0);
 
 	/* tegra241_vintf_hw_init(vintf, false). */
 	isim_cmdqv_vintf_deinit(vi->v);
-	rc = isim_cmdqv_vintf_configure(vi->v, vi->vmid, false);
+	rc = isim_cmdqv_vintf_configure(vi->v, vi->vsmmu.vmid, false);
 	if (rc)
 		goto err_vintf;
 	isim_cmdqv_vintf_enable(vi->v, true);
@@ -605,7 +526,7 @@ static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
 		goto err_mmap;
 	isim_trace(&m->trace, "cmdqv.viommu",
 		   "viommu=%u vintf=%u vmid=%#x mmap_offset=%#llx",
-		   viommu->obj.id, vi->idx, vi->vmid,
+		   viommu->obj.id, vi->idx, vi->vsmmu.vmid,
 		   (unsigned long long)vi->mmap_offset);
 	viommu->ops = &tegra241_cmdqv_viommu_ops;
 	return 0;
@@ -617,11 +538,33 @@ err_hw:
 err_vintf:
 	pthread_mutex_destroy(&vi->lvcmdq_mutex);
 	vintf_free(inst, vi);
-err_vmid:
-	vmid_put(inst, vi->vmid);
 err_free:
 	free(vi->lvcmdqs);
 	vi->lvcmdqs = NULL;
+	return rc;
+}
+
+/*
+ * arm_vsmmu_init(): the vSMMU part first (the parent's SMMU, the VMID);
+ * a plain SMMUv3 vIOMMU is then complete, with its user data ignored as
+ * the kernel ignores it; a TEGRA241_CMDQV one goes on to its VINTF.
+ */
+static int cmdqv_viommu_init(struct iommufd_viommu *viommu,
+			     const struct iommu_user_data *data)
+{
+	struct cmdqv_vsmmu *vsmmu = to_vsmmu(viommu);
+	int rc;
+
+	rc = tegra241_vsmmu_init(vsmmu);
+	if (rc)
+		return rc;
+	if (viommu->type == IOMMU_VIOMMU_TYPE_ARM_SMMUV3) {
+		viommu->ops = &tegra241_vsmmu_viommu_ops;
+		return 0;
+	}
+	rc = vintf_init_user(to_vintf(viommu), data);
+	if (rc)
+		tegra241_vsmmu_deinit(vsmmu);
 	return rc;
 }
 
@@ -682,14 +625,14 @@ static int cmdqv_vdevice_init(struct iommufd_vdevice *vdev)
 
 	if (vdev->virt_id > UINT32_MAX)
 		return -EINVAL;
-	rc = tegra241_cmdqv_dev_sid(vi->inst, vdev->idev->dev, &psid);
+	rc = tegra241_cmdqv_dev_sid(vi->vsmmu.inst, vdev->idev->dev, &psid);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&vi->lvcmdq_mutex);
-	for (slot = 0; slot < vi->inst->num_sids; slot++)
+	for (slot = 0; slot < vi->vsmmu.inst->num_sids; slot++)
 		if (!(vi->sid_slots & (1u << slot)))
 			break;
-	if (slot == vi->inst->num_sids) {
+	if (slot == vi->vsmmu.inst->num_sids) {
 		rc = -ENOSPC;
 		goto out;
 	}
@@ -710,10 +653,10 @@ out:
 
 const struct iommufd_viommu_ops tegra241_cmdqv_viommu_ops = {
 	.destroy = cmdqv_viommu_destroy,
-	.alloc_domain_nested = tegra241_cmdqv_alloc_domain_nested,
-	.free_domain_nested = tegra241_cmdqv_free_domain_nested,
+	.alloc_domain_nested = tegra241_vsmmu_alloc_domain_nested,
+	.free_domain_nested = tegra241_vsmmu_free_domain_nested,
 	/* What a guest may not queue on its VCMDQs comes through here. */
-	.cache_invalidate = tegra241_cmdqv_cache_invalidate,
+	.cache_invalidate = tegra241_vsmmu_cache_invalidate,
 	.vdevice_size = sizeof(struct cmdqv_vsid),
 	.vdevice_init = cmdqv_vdevice_init,
 	.get_hw_queue_size = tegra241_cmdqv_get_hw_queue_size,

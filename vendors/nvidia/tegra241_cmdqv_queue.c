@@ -54,8 +54,8 @@ static void cmdqv_hw_queue_destroy(struct iommufd_hw_queue *hw_queue)
 	if (q->prev)
 		iommufd_hw_queue_undepend(hw_queue, &q->prev->core);
 	pthread_mutex_unlock(&vi->lvcmdq_mutex);
-	isim_trace(&vi->inst->m->trace, "cmdqv.hw_queue_destroy",
-		   "viommu=%u lidx=%u vcmdq=%u", vi->core.obj.id, q->lidx,
+	isim_trace(&vi->vsmmu.inst->m->trace, "cmdqv.hw_queue_destroy",
+		   "viommu=%u lidx=%u vcmdq=%u", vi->vsmmu.core.obj.id, q->lidx,
 		   q->idx);
 }
 
@@ -109,7 +109,7 @@ int tegra241_cmdqv_hw_queue_init_phys(struct iommufd_hw_queue *hw_queue,
 {
 	struct cmdqv_vintf *vi = to_vintf(hw_queue->viommu);
 	struct cmdqv_vcmdq *q = to_vcmdq(hw_queue);
-	struct cmdqv_inst *inst = vi->inst;
+	struct cmdqv_inst *inst = vi->vsmmu.inst;
 	unsigned cmdqs = isim_cmdqv_get_config(inst->hw)->cmdqs;
 	uint64_t len = hw_queue->length;
 	struct cmdqv_vcmdq *prev = NULL;
@@ -184,7 +184,7 @@ int tegra241_cmdqv_hw_queue_init_phys(struct iommufd_hw_queue *hw_queue,
 	hw_queue->destroy = cmdqv_hw_queue_destroy;
 	isim_trace(&inst->m->trace, "cmdqv.hw_queue",
 		   "viommu=%u lidx=%u vcmdq=%u base_pa=%#llx log2size=%u",
-		   vi->core.obj.id, lidx, q->idx, (unsigned long long)base_pa,
+		   vi->vsmmu.core.obj.id, lidx, q->idx, (unsigned long long)base_pa,
 		   log2size);
 unlock:
 	pthread_mutex_unlock(&vi->lvcmdq_mutex);

@@ -1,8 +1,9 @@
 /*
  * The VMM-side calls of the "tegra241-cmdqv" driver, for the VMM and for
  * tests, the CLI and benchmarks: the instance's CMDQV model, the VINTF
- * behind a vIOMMU, the vIOMMU's vEVENT and invalidation counts, a nested
- * domain's accepted STE and a device's physical stream ID.  Each checks
+ * behind a vIOMMU, the vIOMMU's vEVENT and invalidation counts (the
+ * latter for a plain SMMUv3 vIOMMU too), a nested domain's accepted STE
+ * and a device's physical stream ID.  Each checks
  * that the object it is given belongs to this driver; their declarations
  * are in tegra241_cmdqv_private.h (callers outside the driver repeat
  * them).
@@ -30,52 +31,68 @@ int tegra241_cmdqv_model(struct isim_iommu *iommu, struct isim_cmdqv **out)
 	return 0;
 }
 
-static struct cmdqv_vintf *vintf_get(struct isim_fd *fd, uint32_t id)
+/* Whether @viommu is one of this driver's, of either type. */
+static bool vsmmu_ours(const struct iommufd_viommu *viommu)
+{
+	return viommu->ops == &tegra241_cmdqv_viommu_ops ||
+	       viommu->ops == &tegra241_vsmmu_viommu_ops;
+}
+
+/* vIOMMU @id held, if it is this driver's (a VINTF one if @vintf). */
+static struct cmdqv_vsmmu *vsmmu_get(struct isim_fd *fd, uint32_t id,
+				     bool vintf)
 {
 	struct iommufd_viommu *viommu = iommufd_get_viommu(&fd->ictx, id);
 
 	if (IS_ERR(viommu))
 		return (void *)viommu;
-	if (viommu->ops != &tegra241_cmdqv_viommu_ops) {
+	if (vintf ? viommu->ops != &tegra241_cmdqv_viommu_ops :
+		    !vsmmu_ours(viommu)) {
 		iommufd_put_object(&fd->ictx, &viommu->obj);
 		return ERR_PTR(-EINVAL);
 	}
-	return to_vintf(viommu);
+	return to_vsmmu(viommu);
 }
 
 /* The VINTF behind vIOMMU @viommu_id (valid while the vIOMMU lives). */
 int tegra241_cmdqv_viommu_vintf(struct isim_fd *fd, uint32_t viommu_id,
 				struct isim_cmdqv_vintf **out)
 {
-	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
+	struct cmdqv_vsmmu *vs = vsmmu_get(fd, viommu_id, true);
 
-	if (IS_ERR(vi))
-		return (int)PTR_ERR(vi);
-	*out = vi->v;
-	iommufd_put_object(&fd->ictx, &vi->core.obj);
+	if (IS_ERR(vs))
+		return (int)PTR_ERR(vs);
+	*out = to_vintf(&vs->core)->v;
+	iommufd_put_object(&fd->ictx, &vs->core.obj);
 	return 0;
 }
 
 /* The vIOMMU's counters, in pairs. */
-enum vintf_counter_pair { VINTF_EVENTS, VINTF_INVALIDATIONS };
+enum vintf_counter_pair { VINTF_EVENTS, VSMMU_INVALIDATIONS };
 
-/* A pair of the vIOMMU's counters, read while it is held. */
+/*
+ * A pair of the vIOMMU's counters, read while it is held: the vEVENT
+ * ones only a VINTF has, the invalidation ones every vIOMMU.
+ */
 static int vintf_counters(struct isim_fd *fd, uint32_t viommu_id,
 			  enum vintf_counter_pair pair, uint64_t *a,
 			  uint64_t *b)
 {
-	struct cmdqv_vintf *vi = vintf_get(fd, viommu_id);
+	struct cmdqv_vsmmu *vs = vsmmu_get(fd, viommu_id,
+					   pair == VINTF_EVENTS);
 
-	if (IS_ERR(vi))
-		return (int)PTR_ERR(vi);
+	if (IS_ERR(vs))
+		return (int)PTR_ERR(vs);
 	if (pair == VINTF_EVENTS) {
+		struct cmdqv_vintf *vi = to_vintf(&vs->core);
+
 		*a = atomic_load(&vi->events_reported);
 		*b = atomic_load(&vi->events_dropped);
 	} else {
-		*a = atomic_load(&vi->inv_cmds);
-		*b = atomic_load(&vi->inv_batches);
+		*a = atomic_load(&vs->inv_cmds);
+		*b = atomic_load(&vs->inv_batches);
 	}
-	iommufd_put_object(&fd->ictx, &vi->core.obj);
+	iommufd_put_object(&fd->ictx, &vs->core.obj);
 	return 0;
 }
 
@@ -91,7 +108,7 @@ int tegra241_cmdqv_viommu_invalidations(struct isim_fd *fd,
 					uint32_t viommu_id, uint64_t *cmds,
 					uint64_t *batches)
 {
-	return vintf_counters(fd, viommu_id, VINTF_INVALIDATIONS, cmds,
+	return vintf_counters(fd, viommu_id, VSMMU_INVALIDATIONS, cmds,
 			      batches);
 }
 
@@ -111,7 +128,7 @@ int tegra241_cmdqv_nested_ste(struct isim_fd *fd, uint32_t hwpt_id,
 		&fd->ictx, hwpt_id, IOMMUFD_OBJ_HWPT_NESTED);
 	if (IS_ERR(n))
 		return (int)PTR_ERR(n);
-	if (!n->viommu || n->viommu->ops != &tegra241_cmdqv_viommu_ops) {
+	if (!n->viommu || !vsmmu_ours(n->viommu)) {
 		rc = -EINVAL;
 		goto out;
 	}

@@ -1,14 +1,17 @@
 /*
- * The stage-1 side of the "tegra241-cmdqv" vIOMMU that is not a VCMDQ,
- * the generic vSMMU part the kernel shares with every SMMUv3 vIOMMU
- * (arm-smmu-v3-iommufd.c): nested domains, which take the guest's STE
- * under arm_vsmmu_alloc_domain_nested()'s rules, and the commands a guest
- * may not queue on a VCMDQ (CFGI_CD, NSNH_ALL, ...).  Those go to its
+ * The generic vSMMU part of the "tegra241-cmdqv" driver, which the kernel
+ * shares with every SMMUv3 vIOMMU (arm-smmu-v3-iommufd.c): the VMID of
+ * the stage-2 parent, nested domains, which take the guest's STE under
+ * arm_vsmmu_alloc_domain_nested()'s rules, and the commands a guest may
+ * not queue on a VCMDQ (CFGI_CD, NSNH_ALL, ...).  Those go to its
  * emulated main queue, which the VMM forwards as IOMMU_HWPT_INVALIDATE on
  * the vIOMMU: converted as arm_vsmmu_cache_invalidate() does (VMID and
  * SID forced to the VM's) and issued in batches to the host's main
- * queue, whose effect is the model's IOTLB and ATC.  tegra241_cmdqv.c
- * names these ops in its vIOMMU ops.
+ * queue, whose effect is the model's IOTLB and ATC.  A TEGRA241_CMDQV
+ * vIOMMU (tegra241_cmdqv.c) starts with this part and names these ops in
+ * its own; a plain ARM_SMMUV3 vIOMMU is this part alone, with the ops at
+ * the end of this file (arm_vsmmu_ops): no VINTF, so no HW queue, no mmap
+ * and no SID_MATCH slot, only the vSID a vDEVICE records.
  */
 #include "config.h"
 
@@ -32,6 +35,114 @@
 #include "vendors/nvidia/tegra241_cmdqv_private.h"
 
 #define BITS64(hi, lo)		((~0ull >> (63 - (hi))) & (~0ull << (lo)))
+
+/* ----------------------------------------------------- the vSMMU part */
+
+/* The stage-2 VMID of one nesting parent, shared by its vIOMMUs. */
+struct cmdqv_vmid {
+	struct cmdqv_vmid *next;
+	const void *parent;
+	uint16_t vmid;
+	unsigned refs;
+};
+
+/*
+ * The VMID belongs to the stage-2 domain (arm_vsmmu_init() takes it from
+ * the nesting parent), so vIOMMUs on one parent share it.  Allocated
+ * lowest-free from vmid_first, freed with the last vIOMMU using it.
+ */
+static int vmid_get(struct cmdqv_inst *inst, const void *parent,
+		    uint16_t *vmid)
+{
+	struct cmdqv_vmid *e, *n;
+	uint32_t want = inst->vmid_first;
+	int rc = 0;
+
+	pthread_mutex_lock(&inst->lock);
+	for (e = inst->vmids; e; e = e->next)
+		if (e->parent == parent)
+			break;
+	if (e) {
+		e->refs++;
+		*vmid = e->vmid;
+		goto out;
+	}
+	/* The list is kept sorted by VMID: the first gap is the answer. */
+	for (e = inst->vmids; e && e->vmid == want; e = e->next)
+		want++;
+	if (want > UINT16_MAX) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	n = isim_kzalloc(sizeof(*n));
+	if (!n) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n->parent = parent;
+	n->vmid = (uint16_t)want;
+	n->refs = 1;
+	if (!inst->vmids || inst->vmids->vmid > want) {
+		n->next = inst->vmids;
+		inst->vmids = n;
+	} else {
+		for (e = inst->vmids; e->next && e->next->vmid < want;
+		     e = e->next)
+			;
+		n->next = e->next;
+		e->next = n;
+	}
+	*vmid = n->vmid;
+out:
+	pthread_mutex_unlock(&inst->lock);
+	return rc;
+}
+
+static void vmid_put(struct cmdqv_inst *inst, uint16_t vmid)
+{
+	struct cmdqv_vmid **pp, *e;
+
+	pthread_mutex_lock(&inst->lock);
+	for (pp = &inst->vmids; (e = *pp); pp = &e->next)
+		if (e->vmid == vmid)
+			break;
+	if (!ISIM_WARN_ON(inst->m, !e) && !--e->refs) {
+		*pp = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&inst->lock);
+}
+
+/*
+ * arm_vsmmu_init()'s share, before anything is taken: the vIOMMU will
+ * carry the stage-2 parent's VMID, which only means something on the
+ * SMMU that owns that domain.  The core checked only that the HWPT is a
+ * nesting parent, not whose.
+ */
+int tegra241_vsmmu_init(struct cmdqv_vsmmu *vsmmu)
+{
+	struct iommufd_viommu *viommu = &vsmmu->core;
+	struct cmdqv_inst *inst = isim_iommu_priv(viommu->iommu);
+	int rc;
+
+	if (viommu->hwpt->common.iommu != viommu->iommu)
+		return -EINVAL;
+	rc = vmid_get(inst, viommu->hwpt, &vsmmu->vmid);
+	if (rc)
+		return rc;
+	vsmmu->inst = inst;
+	vsmmu->s2_parent = viommu->hwpt;
+	atomic_init(&vsmmu->inv_cmds, 0);
+	atomic_init(&vsmmu->inv_batches, 0);
+	isim_trace(&inst->m->trace, "cmdqv.vsmmu", "viommu=%u type=%u vmid=%#x",
+		   viommu->obj.id, viommu->type, vsmmu->vmid);
+	return 0;
+}
+
+void tegra241_vsmmu_deinit(struct cmdqv_vsmmu *vsmmu)
+{
+	vmid_put(vsmmu->inst, vsmmu->vmid);
+}
 
 /* ------------------------------------------------------ nested domains */
 
@@ -100,7 +211,7 @@ static int vste_check(uint64_t ste[2], bool *enable_ats)
  * arm_vsmmu_alloc_domain_nested(): no flags (PASID included), the
  * IOMMU_HWPT_DATA_ARM_SMMUV3 data whole, then the STE rules above.
  */
-int tegra241_cmdqv_alloc_domain_nested(struct iommufd_viommu *viommu,
+int tegra241_vsmmu_alloc_domain_nested(struct iommufd_viommu *viommu,
 				       uint32_t flags,
 				       const struct iommu_user_data *data,
 				       void **out)
@@ -125,18 +236,18 @@ int tegra241_cmdqv_alloc_domain_nested(struct iommufd_viommu *viommu,
 	nested = isim_kzalloc(sizeof(*nested));
 	if (!nested)
 		return -ENOMEM;
-	nested->vintf = to_vintf(viommu);
+	nested->vsmmu = to_vsmmu(viommu);
 	nested->ste[0] = ste[0];
 	nested->ste[1] = ste[1];
 	nested->enable_ats = ats;
 	*out = nested;
-	isim_trace(&nested->vintf->inst->m->trace, "cmdqv.nested",
+	isim_trace(&nested->vsmmu->inst->m->trace, "cmdqv.nested",
 		   "viommu=%u ste0=%#llx ste1=%#llx ats=%d", viommu->obj.id,
 		   (unsigned long long)ste[0], (unsigned long long)ste[1], ats);
 	return 0;
 }
 
-void tegra241_cmdqv_free_domain_nested(struct iommufd_viommu *viommu,
+void tegra241_vsmmu_free_domain_nested(struct iommufd_viommu *viommu,
 				       void *nested)
 {
 	free(nested);
@@ -185,14 +296,14 @@ static int copy_cmds(const struct iommu_user_data_array *array,
 }
 
 /* The stream ID behind vDEVICE @vsid of this vIOMMU (arm_vsmmu_vsid_to_sid). */
-static int vsid_to_sid(struct cmdqv_vintf *vi, uint32_t vsid, uint32_t *sid)
+static int vsid_to_sid(struct cmdqv_vsmmu *vs, uint32_t vsid, uint32_t *sid)
 {
-	struct isim_device *dev = iommufd_viommu_find_dev(&vi->core, vsid);
+	struct isim_device *dev = iommufd_viommu_find_dev(&vs->core, vsid);
 
 	if (!dev)
 		return -EIO;
 	/* The vDEVICE's init gave the device its SID: this only reads it. */
-	return tegra241_cmdqv_dev_sid(vi->inst, dev, sid) ? -EIO : 0;
+	return tegra241_cmdqv_dev_sid(vs->inst, dev, sid) ? -EIO : 0;
 }
 
 /*
@@ -202,9 +313,9 @@ static int vsid_to_sid(struct cmdqv_vintf *vi, uint32_t vsid, uint32_t *sid)
  * invalidations name a vSID, which must be one of this vIOMMU's vDEVICEs
  * and becomes its physical SID.  No other opcode may come this way.
  */
-static int vsmmu_convert(struct cmdqv_vintf *vi, uint64_t cmd[2])
+static int vsmmu_convert(struct cmdqv_vsmmu *vs, uint64_t cmd[2])
 {
-	uint64_t vmid = (uint64_t)vi->vmid << CMD_VMID_SHIFT;
+	uint64_t vmid = (uint64_t)vs->vmid << CMD_VMID_SHIFT;
 	uint32_t sid;
 
 	switch (CMD_OP(cmd[0])) {
@@ -221,7 +332,7 @@ static int vsmmu_convert(struct cmdqv_vintf *vi, uint64_t cmd[2])
 	case ISIM_SMMU_OP_ATC_INV:
 	case ISIM_SMMU_OP_CFGI_CD:
 	case ISIM_SMMU_OP_CFGI_CD_ALL:
-		if (vsid_to_sid(vi, (uint32_t)(cmd[0] >> CMD_SID_SHIFT), &sid))
+		if (vsid_to_sid(vs, (uint32_t)(cmd[0] >> CMD_SID_SHIFT), &sid))
 			return -EIO;
 		cmd[0] = (cmd[0] & ~CMD_SID) | (uint64_t)sid << CMD_SID_SHIFT;
 		return 0;
@@ -238,10 +349,10 @@ static int vsmmu_convert(struct cmdqv_vintf *vi, uint64_t cmd[2])
  * handler leaves an ATC_INV_SYNC error to a retried CMD_SYNC, so only the
  * trace shows it.
  */
-static void vsmmu_issue(struct cmdqv_vintf *vi, uint64_t (*cmds)[2],
+static void vsmmu_issue(struct cmdqv_vsmmu *vs, uint64_t (*cmds)[2],
 			uint32_t n)
 {
-	struct cmdqv_cache *cache = cmdqv_cache_of(vi->inst->hw);
+	struct cmdqv_cache *cache = cmdqv_cache_of(vs->inst->hw);
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct isim_smmu_cmd c;
@@ -253,14 +364,14 @@ static void vsmmu_issue(struct cmdqv_vintf *vi, uint64_t (*cmds)[2],
 			timeout = cmdqv_cache_atc_inv(cache, &c);
 		else
 			cmdqv_cache_tlbi(cache, &c);
-		isim_trace(&vi->inst->m->trace, "cmdqv.invalidate",
+		isim_trace(&vs->inst->m->trace, "cmdqv.invalidate",
 			   "viommu=%u op=%s d0=%#llx d1=%#llx timeout=%d",
-			   vi->core.obj.id, isim_smmu_op_name(c.op),
+			   vs->core.obj.id, isim_smmu_op_name(c.op),
 			   (unsigned long long)cmds[i][0],
 			   (unsigned long long)cmds[i][1], timeout);
 	}
-	atomic_fetch_add(&vi->inv_cmds, n);
-	atomic_fetch_add(&vi->inv_batches, 1);
+	atomic_fetch_add(&vs->inv_cmds, n);
+	atomic_fetch_add(&vs->inv_batches, 1);
 }
 
 /*
@@ -271,10 +382,10 @@ static void vsmmu_issue(struct cmdqv_vintf *vi, uint64_t (*cmds)[2],
  * ahead of it in that batch are dropped, yet entry_num counts them, as
  * upstream's does.  An allocation failure leaves entry_num as given.
  */
-int tegra241_cmdqv_cache_invalidate(struct iommufd_viommu *viommu,
+int tegra241_vsmmu_cache_invalidate(struct iommufd_viommu *viommu,
 				    struct iommu_user_data_array *array)
 {
-	struct cmdqv_vintf *vi = to_vintf(viommu);
+	struct cmdqv_vsmmu *vs = to_vsmmu(viommu);
 	uint32_t n = array->entry_num, cur = 0, last = 0;
 	uint64_t (*cmds)[2] = NULL;
 	int rc;
@@ -287,16 +398,55 @@ int tegra241_cmdqv_cache_invalidate(struct iommufd_viommu *viommu,
 	}
 	rc = copy_cmds(array, cmds);
 	while (!rc && cur < n) {
-		rc = vsmmu_convert(vi, cmds[cur]);
+		rc = vsmmu_convert(vs, cmds[cur]);
 		if (rc)
 			break;
 		cur++;
 		if (cur < n && cur - last < VSMMU_BATCH_CMDS)
 			continue;
-		vsmmu_issue(vi, cmds + last, cur - last);
+		vsmmu_issue(vs, cmds + last, cur - last);
 		last = cur;
 	}
 	array->entry_num = cur;
 	free(cmds);
 	return rc;
 }
+
+/* ------------------------------------------- the plain SMMUv3 vIOMMU */
+
+static void vsmmu_viommu_destroy(struct iommufd_viommu *viommu)
+{
+	struct cmdqv_vsmmu *vs = to_vsmmu(viommu);
+
+	tegra241_vsmmu_deinit(vs);
+	isim_trace(&vs->inst->m->trace, "cmdqv.viommu_destroy",
+		   "viommu=%u vintf=none", viommu->obj.id);
+}
+
+/*
+ * The core's vDEVICE table is the vSID record the conversion reads; the
+ * only driver step is to give the device its stream ID now, so that the
+ * lookup in vsid_to_sid() never has to allocate.  No VINTF, so no
+ * SID_MATCH slot to program.
+ */
+static int vsmmu_vdevice_init(struct iommufd_vdevice *vdev)
+{
+	uint32_t psid;
+
+	return tegra241_cmdqv_dev_sid(to_vsmmu(vdev->viommu)->inst,
+				      vdev->idev->dev, &psid);
+}
+
+/*
+ * arm_vsmmu_ops: nested domains and invalidation only.  Without
+ * get_hw_queue_size the core refuses HW_QUEUE_ALLOC on this vIOMMU.
+ * The destroy op is the simulator's: its VMID is held per vIOMMU.
+ */
+const struct iommufd_viommu_ops tegra241_vsmmu_viommu_ops = {
+	.destroy = vsmmu_viommu_destroy,
+	.alloc_domain_nested = tegra241_vsmmu_alloc_domain_nested,
+	.free_domain_nested = tegra241_vsmmu_free_domain_nested,
+	.cache_invalidate = tegra241_vsmmu_cache_invalidate,
+	.vdevice_size = sizeof(struct iommufd_vdevice),
+	.vdevice_init = vsmmu_vdevice_init,
+};
