@@ -1353,20 +1353,19 @@ int amd_hw_ring_program(struct amd_hw *hw, enum amd_ring ring, uint64_t gpa,
 		goto out_unlock;
 	}
 	late_flush(hw, ring, &d);
-	w = vfctrl_word(hw, ring);
-	*w &= ~(vfctrl_base_mask(ring) | 0xf);
-	*w |= len | (ring == AMD_RING_PPR ? gpa << 4 : gpa);
 	/*
 	 * A reserved length code (only the prototype's settings let one
-	 * through) is a base the ring ignores: it stays unprogrammed and
-	 * never runs.
+	 * through) is a base write the hardware ignores (§6.2): the slot and
+	 * the ring keep what they had.
 	 */
 	if (len < AMD_LEN_MIN || len > AMD_LEN_MAX) {
-		r->base = r->size = r->len = 0;
 		hw_trace(hw, "amd.ring.program", "gid=%u ring=%s len=%u ignored",
 			 hw->cfg.gid, rd->name, len);
 		goto out_unlock;
 	}
+	w = vfctrl_word(hw, ring);
+	*w &= ~(vfctrl_base_mask(ring) | 0xf);
+	*w |= len | (ring == AMD_RING_PPR ? gpa << 4 : gpa);
 	r->base = gpa;
 	r->len = len;
 	r->size = amd_ring_bytes(len);
