@@ -183,17 +183,16 @@ static int amd_env_build(struct amd_env *e, bool threaded)
 	return 0;
 }
 
+static int amd_env_build_threaded(void *e)
+{
+	return amd_env_build(e, true);
+}
+
 /* amd_env_build; threaded, with the engine thread on the second CPU. */
 static int amd_env_setup(struct amd_env *e, bool threaded)
 {
-	int rc;
-
-	if (threaded && bench_pin_cpu(1))
-		return -1;
-	rc = amd_env_build(e, threaded);
-	if (threaded && bench_pin_cpu(0))
-		return -1;
-	return rc;
+	return threaded ? bench_start_on_cpu1(amd_env_build_threaded, e) :
+			  amd_env_build(e, false);
 }
 
 static const struct amd_cmd_format fmt = { AMD_IOTLB_PASID_LINUX, false };
@@ -396,21 +395,13 @@ static double evt_threaded(unsigned long n, unsigned int per)
 	unsigned long i = 0, room;
 	uint64_t t0, t1;
 	pthread_t t;
-	int rc;
 
 	if (amd_env_setup(&e, true))
 		return -1;
 	head = amd_vf_reg(e.vf, AMD_VF_EVT_HEAD);
 	tail = amd_vf_reg(e.vf, AMD_VF_EVT_TAIL);
 	/* The guest drains on the second CPU, the source posts on the first. */
-	if (bench_pin_cpu(1)) {
-		amd_env_free(&e);
-		return -1;
-	}
-	rc = pthread_create(&t, NULL, evt_consume, &c);
-	if (bench_pin_cpu(0) || rc) {
-		if (!rc)
-			pthread_join(t, NULL);
+	if (bench_thread_on_cpu1(&t, evt_consume, &c)) {
 		amd_env_free(&e);
 		return -1;
 	}

@@ -173,6 +173,38 @@ int bench_pin_cpu(int idx)
 	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+int bench_start_on_cpu1(int (*fn)(void *arg), void *arg)
+{
+	int rc;
+
+	if (bench_pin_cpu(1))
+		return -ENODEV;
+	rc = fn(arg);
+	/* It was allowed a moment ago, so it still is. */
+	bench_pin_cpu(0);
+	return rc;
+}
+
+struct thread_start {
+	pthread_t *t;
+	void *(*fn)(void *arg);
+	void *arg;
+};
+
+static int thread_start(void *arg)
+{
+	struct thread_start *s = arg;
+
+	return -pthread_create(s->t, NULL, s->fn, s->arg);
+}
+
+int bench_thread_on_cpu1(pthread_t *t, void *(*fn)(void *arg), void *arg)
+{
+	struct thread_start s = { t, fn, arg };
+
+	return bench_start_on_cpu1(thread_start, &s);
+}
+
 int bench_rows_against(const char *bench, const struct bench_rows_spec *rows,
 		       size_t nrows, unsigned long n, unsigned reps,
 		       const struct bench_baseline *base)

@@ -6,6 +6,7 @@
 #ifndef ISIM_BENCH_H
 #define ISIM_BENCH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,15 @@ enum bench_cpus { BENCH_ONE_CPU = 1, BENCH_TWO_CPUS = 2 };
  * 0, or -ENODEV when there is no such CPU.
  */
 int bench_pin_cpu(int idx);
+
+/*
+ * @fn(@arg) with the caller pinned to the second CPU, so that the threads
+ * it starts run there, then the caller back on the first: how a row puts
+ * a library's threads on the other CPU.  @fn's result, or -ENODEV.
+ */
+int bench_start_on_cpu1(int (*fn)(void *arg), void *arg);
+/* pthread_create(@t, NULL, @fn, @arg) on the second CPU; 0 or -errno. */
+int bench_thread_on_cpu1(pthread_t *t, void *(*fn)(void *arg), void *arg);
 
 /* A row held to a share of the baseline's throughput. */
 struct bench_rows_spec {

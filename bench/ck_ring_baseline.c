@@ -71,15 +71,10 @@ double ck_ring_baseline_run(unsigned long n, unsigned entries,
 	memset(b->slot, 0, (size_t)entries * sizeof(*b->slot));
 	ck_ring_init(&b->ring, entries);
 	b->n = n;
-	/*
-	 * The consumer inherits the CPU its creator holds; it waits on the
-	 * empty ring until the clock starts.
-	 */
-	if (cpus == BENCH_TWO_CPUS && bench_pin_cpu(1))
-		goto out;
-	rc = pthread_create(&t, NULL, baseline_consumer, b);
-	if (cpus == BENCH_TWO_CPUS)
-		bench_pin_cpu(0);
+	/* The consumer waits on the empty ring until the clock starts. */
+	rc = cpus == BENCH_TWO_CPUS ?
+		     bench_thread_on_cpu1(&t, baseline_consumer, b) :
+		     pthread_create(&t, NULL, baseline_consumer, b);
 	if (rc)
 		goto out;
 	t0 = bench_now_ns();

@@ -149,17 +149,16 @@ static int cmdqv_env_build(struct cmdqv_env *e, bool threaded)
 	return 0;
 }
 
+static int cmdqv_env_build_threaded(void *e)
+{
+	return cmdqv_env_build(e, true);
+}
+
 /* cmdqv_env_build; threaded, with the VINTF's thread on the second CPU. */
 static int cmdqv_env_setup(struct cmdqv_env *e, bool threaded)
 {
-	int rc;
-
-	if (threaded && bench_pin_cpu(1))
-		return -1;
-	rc = cmdqv_env_build(e, threaded);
-	if (threaded && bench_pin_cpu(0))
-		return -1;
-	return rc;
+	return threaded ? bench_start_on_cpu1(cmdqv_env_build_threaded, e) :
+			  cmdqv_env_build(e, false);
 }
 
 /*
